@@ -1,0 +1,1 @@
+"""Agent service: loads models onto local devices and serves them over OIP."""

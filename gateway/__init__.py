@@ -1,0 +1,1 @@
+"""Gateway service: the single front door for inference (issue 4)."""

@@ -1,0 +1,1 @@
+"""Shared code: protocol codec, resources, configuration, logging, metrics, CLI."""

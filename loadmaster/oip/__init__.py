@@ -1,0 +1,1 @@
+"""The Open Inference Protocol: types, datatypes and codecs shared by every part."""

@@ -1,0 +1,1 @@
+"""Scheduler service: the only writer of placement (issue 3)."""
