@@ -1,0 +1,74 @@
+"""The agent process: worker pool, data plane, REST and gRPC servers, graceful shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from agent.artifacts import ArtifactCache
+from agent.config import AgentConfig
+from agent.dataplane import DataPlane
+from agent.grpc_server import build_server
+from agent.metrics import AgentMetrics
+from agent.rest import RestApi, render_registry
+from agent.workers.pool import WorkerPool
+from loadmaster import logs
+
+log = logs.get_logger("agent")
+
+
+async def serve(config: AgentConfig, stop: asyncio.Event | None = None) -> None:
+    """Run until `stop` is set (or SIGTERM/SIGINT arrives)."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+
+    registry = CollectorRegistry()
+    metrics = AgentMetrics(registry)
+    pool = WorkerPool(config.parallel_workers, on_restart=metrics.worker_restarts.inc)
+    await pool.start()
+    cache = ArtifactCache(config.cache_dir)
+    await asyncio.to_thread(cache.sweep_tmp)  # leftovers of a crash; entries are never half-written
+    plane = DataPlane(config, pool, cache, metrics)
+
+    runner = web.AppRunner(RestApi(plane, render_registry(registry)).app(), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, config.host, config.http_port, backlog=2048, reuse_address=True)
+    await site.start()
+    grpc_server = build_server(plane, config.host, config.grpc_port)
+    await grpc_server.start()
+    log.info(
+        "agent serving",
+        name=config.name,
+        http=f"{config.host}:{config.http_port}",
+        grpc=f"{config.host}:{config.grpc_port}",
+        workers=config.parallel_workers,
+        capabilities=sorted(config.capabilities),
+    )
+    try:
+        if config.scheduler is None:
+            await plane.load_models_dir()
+        plane.starting = False
+        await stop.wait()
+    finally:
+        log.info("agent stopping", name=config.name)
+        await grpc_server.stop(grace=5)
+        await runner.cleanup()
+        await pool.close()
+
+
+def run(config: AgentConfig) -> int:
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:  # pragma: no cover - uvloop is a dependency; stay usable without it
+        pass
+    asyncio.run(serve(config))
+    return 0

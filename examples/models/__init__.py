@@ -1,0 +1,1 @@
+"""Example models and their builder."""
