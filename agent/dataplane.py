@@ -141,6 +141,7 @@ class DataPlane:
 
     async def infer(self, request: InferRequest) -> InferResponse:
         model = request.model
+        self._versions_of(model)  # unknown names never become metric labels
         started = self._clock()
         outcome = "ok"
         self._metrics.in_flight.labels(model).inc()
@@ -150,9 +151,7 @@ class DataPlane:
             with self._in_flight.track(key):
                 handle = self._handles.get(key)
                 if handle is not None and handle.batcher is not None:
-                    pending = handle.batcher.submit(request.inputs, request.parameters)
-                    self._metrics.queue_depth.labels(model).set(handle.batcher.queue_depth)
-                    outputs = await pending
+                    outputs = await handle.batcher.submit(request.inputs, request.parameters)
                 else:
                     outputs = await self._pool.predict(key, request.inputs, request.parameters)
             selected = select_outputs(model, outputs, request.outputs)
@@ -273,9 +272,9 @@ class DataPlane:
                 assert isinstance(parameters, dict)
                 return await self._pool.predict(key, inputs, parameters)
 
-            handle.batcher = AdaptiveBatcher(
-                loaded.max_batch_size, loaded.max_batch_time_ms / 1000.0, run
-            )
+            batcher = AdaptiveBatcher(loaded.max_batch_size, loaded.max_batch_time_ms / 1000.0, run)
+            self._metrics.queue_depth.labels(record.name).set_function(lambda: batcher.queue_depth)
+            handle.batcher = batcher
         self._handles[record.key] = handle
         model = record.name
         self._metrics.load_seconds.labels(model, "download").set(record.download_s)
