@@ -226,6 +226,8 @@ class DataPlane:
             except ArtifactError as exc:
                 raise errors.BadRequest(f"model '{name}': {exc}") from None
             versions = self._models.setdefault(name, {})
+            for failed in [v for v in versions.values() if v.state is ReplicaState.LOAD_FAILED]:
+                del versions[failed.version]  # a new attempt replaces the last failure
             for record in versions.values():
                 same = record.digest == fetched.digest and version in (None, record.version)
                 if same and record.state is ReplicaState.AVAILABLE:

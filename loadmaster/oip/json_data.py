@@ -146,7 +146,8 @@ def _bytes_from_json(data: list[object], label: str) -> np.ndarray:
 
 def json_data_of(data: np.ndarray, datatype: DataType) -> np.ndarray | list[str] | None:
     """The flat JSON-able `data` of a tensor, or None when JSON cannot carry it faithfully
-    (FP16/BF16, BYTES that are not UTF-8): the caller then sends it binary.
+    (FP16/BF16, BYTES that are not UTF-8, floats holding inf or NaN, which JSON has no words
+    for): the caller then sends it binary.
 
     Numbers come back as a flat native-endian numpy array for orjson's OPT_SERIALIZE_NUMPY.
     """
@@ -161,7 +162,10 @@ def json_data_of(data: np.ndarray, datatype: DataType) -> np.ndarray | list[str]
             return None
         return texts
     dtype = NUMPY_DTYPE[datatype].newbyteorder("=")
-    return np.ascontiguousarray(data, dtype=dtype).reshape(-1)
+    flat = np.ascontiguousarray(data, dtype=dtype).reshape(-1)
+    if dtype.kind == "f" and not np.isfinite(flat).all():
+        return None
+    return flat
 
 
 def _words(kind: str) -> str:

@@ -104,6 +104,18 @@ def test_non_utf8_bytes_input_goes_binary_even_when_json_was_asked() -> None:
     assert_same(decode_infer_request(body, header_length, "m").inputs[0], tensor)
 
 
+@pytest.mark.parametrize("datatype", [DataType.FP32, DataType.FP64])
+def test_non_finite_float_outputs_go_binary_even_when_json_was_asked(datatype: DataType) -> None:
+    values = np.array(
+        [np.inf, -np.inf, np.nan], dtype="<f4" if datatype is DataType.FP32 else "<f8"
+    )
+    output = Tensor("y", datatype, (3,), values)
+    request = InferRequest("m", (), outputs=(RequestedOutput("y", binary=False),))
+    body, header_length = encode_infer_response(InferResponse("m", (output,)), request)
+    assert header_length is not None  # JSON would have written null for each
+    assert body[header_length:] == values.tobytes()
+
+
 @pytest.mark.parametrize(
     ("datatype", "data", "expected"),
     [
