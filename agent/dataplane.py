@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 
@@ -257,6 +257,19 @@ class DataPlane:
             for old in [v for v in versions.values() if v.version != version]:
                 await self._retire(old)
             return record
+
+    async def load_with_parameters(
+        self, name: str, parameters: Mapping[str, object]
+    ) -> ModelVersion:
+        """A repository load as both transports receive it: `storage_uri` and `version`
+        parameters are optional strings; anything else is ignored (Triton sends `config`)."""
+        uri, version = parameters.get("storage_uri"), parameters.get("version")
+        for key, value in (("storage_uri", uri), ("version", version)):
+            if value is not None and not isinstance(value, str):
+                raise errors.BadRequest(f"parameter '{key}' must be a string")
+        assert uri is None or isinstance(uri, str)
+        assert version is None or isinstance(version, str)
+        return await self.load(name, uri, version)
 
     def _allocate_version(self, name: str) -> str:
         number = self._next_version.get(name, 1)

@@ -110,13 +110,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
     ) -> pb.RepositoryModelLoadResponse:
         async def work() -> pb.RepositoryModelLoadResponse:
             parameters = grpc_codec.repository_parameters_from_proto(request.parameters)
-            uri = parameters.get("storage_uri")
-            version = parameters.get("version")
-            if uri is not None and not isinstance(uri, str):
-                raise errors.BadRequest("parameter 'storage_uri' must be a string")
-            if version is not None and not isinstance(version, str):
-                raise errors.BadRequest("parameter 'version' must be a string")
-            await self.plane.load(request.model_name, uri, version)
+            await self.plane.load_with_parameters(request.model_name, parameters)
             return pb.RepositoryModelLoadResponse()
 
         return await _call(context, work)

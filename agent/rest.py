@@ -186,13 +186,7 @@ class RestApi:
         parameters = payload.get("parameters") or {}
         if not isinstance(parameters, dict):
             raise errors.BadRequest("'parameters' must be a JSON object")
-        uri = parameters.get("storage_uri")
-        version = parameters.get("version")
-        if uri is not None and not isinstance(uri, str):
-            raise errors.BadRequest("parameter 'storage_uri' must be a string")
-        if version is not None and not isinstance(version, str):
-            raise errors.BadRequest("parameter 'version' must be a string")
-        record = await self.plane.load(name, uri, version)
+        record = await self.plane.load_with_parameters(name, parameters)
         return _json({"name": record.name, "version": record.version, "state": record.state})
 
     async def unload(self, request: web.Request) -> web.Response:

@@ -8,6 +8,7 @@ that does not fit int64 goes as uint64 rather than failing.
 from __future__ import annotations
 
 from collections.abc import Mapping, MutableMapping
+from typing import Any
 
 from loadmaster.generated.inference import grpc_service_pb2 as pb
 from loadmaster.oip.errors import BadRequest
@@ -53,39 +54,25 @@ def params_from_proto(
 ) -> dict[str, ParamValue]:
     """The parameter map as plain Python values; a parameter with no value set is refused
     (`what` names its owner in that message, e.g. "input 'x'")."""
-    params: dict[str, ParamValue] = {}
-    for key, param in source.items():
-        choice = param.WhichOneof("parameter_choice")
-        if choice == "bool_param":
-            params[key] = param.bool_param
-        elif choice == "int64_param":
-            params[key] = param.int64_param
-        elif choice == "string_param":
-            params[key] = param.string_param
-        elif choice == "double_param":
-            params[key] = param.double_param
-        elif choice == "uint64_param":
-            params[key] = param.uint64_param
-        else:
-            raise BadRequest(f"{what}: parameter {key!r} has no value")
-    return params
+    return dict(_oneof_values(source, f"{what}: parameter"))
 
 
 def repository_parameters_from_proto(
     source: Mapping[str, pb.ModelRepositoryParameter],
 ) -> dict[str, RepositoryParamValue]:
     """`RepositoryModelLoadRequest.parameters` (bool/int64/string/bytes oneof) as a dict."""
-    params: dict[str, RepositoryParamValue] = {}
+    return dict(_oneof_values(source, "repository parameter"))
+
+
+def _oneof_values(
+    source: Mapping[str, pb.InferParameter] | Mapping[str, pb.ModelRepositoryParameter],
+    what: str,
+) -> list[tuple[str, Any]]:
+    """Each parameter's value, whichever member of its `parameter_choice` oneof is set."""
+    values: list[tuple[str, Any]] = []
     for key, param in source.items():
         choice = param.WhichOneof("parameter_choice")
-        if choice == "bool_param":
-            params[key] = param.bool_param
-        elif choice == "int64_param":
-            params[key] = param.int64_param
-        elif choice == "string_param":
-            params[key] = param.string_param
-        elif choice == "bytes_param":
-            params[key] = param.bytes_param
-        else:
-            raise BadRequest(f"repository parameter {key!r} has no value")
-    return params
+        if choice is None:
+            raise BadRequest(f"{what} {key!r} has no value")
+        values.append((key, getattr(param, choice)))
+    return values

@@ -11,7 +11,7 @@ from loadmaster.oip.rest_codec import decode_infer_request, encode_infer_respons
 from loadmaster.oip.types import InferRequest, InferResponse, RequestedOutput, Tensor
 from tests.loadmaster.oip.samples import ALL_TYPES, SAMPLES, assert_same, sample
 
-httpclient = pytest.importorskip("tritonclient.http")
+httpclient = pytest.importorskip("tritonclient.http")  # no protobuf: safe in-process
 
 # tritonclient reads BYTES as numpy object arrays and BF16 not at all through numpy.
 _CLIENT_TYPES = [dt for dt in ALL_TYPES if dt is not DataType.BF16]
