@@ -1,0 +1,1 @@
+"""An MLServer runtime serving the benchmark's TorchScript MLP (runs inside MLServer's venv)."""
