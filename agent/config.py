@@ -21,5 +21,4 @@ class AgentConfig:
     parallel_workers: int = 1
     scheduler: str | None = None
     max_body_bytes: int = 64 * 2**20
-    worker_start_timeout_s: float = 60.0
     load_timeout_s: float = 300.0

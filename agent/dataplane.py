@@ -16,7 +16,6 @@ import re
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import replace
-from pathlib import Path
 
 from agent.artifacts import ArtifactCache, ArtifactError
 from agent.batching import AdaptiveBatcher
@@ -332,7 +331,3 @@ class DataPlane:
                 await self.load(name)
             except errors.OIPError as exc:
                 log.error("start-up load failed", model=name, error=exc.message)
-
-
-def models_dir_path(path: str | None) -> Path | None:
-    return Path(path).resolve() if path else None

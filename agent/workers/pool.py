@@ -209,7 +209,6 @@ class WorkerPool:
         self._supervisors: list[asyncio.Task[None]] = []
         self._closing = False
         self._rotation = itertools.count()
-        self.restarts = 0
         self._on_restart = on_restart
 
     async def start(self) -> None:
@@ -228,7 +227,6 @@ class WorkerPool:
                 await worker.start()
                 for key, held in list(self._held.items()):
                     await self._load_on(worker, key, held)
-                self.restarts += 1
                 if self._on_restart is not None:
                     self._on_restart()
                 backoff = 0.2
@@ -295,9 +293,6 @@ class WorkerPool:
             Predict(worker.next_id(), key, inputs, parameters, stream=True)
         ):
             yield part
-
-    def pids(self) -> list[int]:
-        return [w._process.pid for w in self.workers if w._process is not None]
 
     async def close(self) -> None:
         self._closing = True
