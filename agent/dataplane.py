@@ -7,6 +7,10 @@ decode, call one method here, and encode; errors are `OIPError`s that they map t
 A reload of a model is a rolling update inside the agent: the new version loads while the old
 one keeps serving; once the new one is `Available` the old one stops taking requests, its
 in-flight requests finish, and only then is it unloaded.
+
+Listeners (the scheduler link) hear of every stored state change of every version, including a
+final Unloaded when a version leaves for any reason: an order, a rollout, a repository unload,
+or a failed attempt replaced by a new one. The plane needs no knowledge of who listens.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from agent.batching import AdaptiveBatcher
 from agent.config import AgentConfig
 from agent.inflight import InFlight
 from agent.metrics import AgentMetrics
-from agent.models import ModelVersion, ServingHandle
+from agent.models import ModelVersion, ServingHandle, VersionInfo, VersionListener
 from agent.workers.pool import WorkerPool
 from loadmaster import __version__, logs
 from loadmaster.oip import errors
@@ -78,7 +82,41 @@ class DataPlane:
         self._in_flight = InFlight()
         self._next_version: dict[str, int] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self._listeners: list[VersionListener] = []
         self.starting = True
+
+    # ---- version bookkeeping ---------------------------------------------------------------
+
+    def add_listener(self, listener: VersionListener) -> None:
+        """Call `listener` on every stored state change of a version, synchronously, so that it
+        sees them in order and before any later change (it must not block)."""
+        self._listeners.append(listener)
+
+    def held(self) -> list[VersionInfo]:
+        """Every version this plane has a record of, in any state: what a registration reports."""
+        return [record.info() for versions in self._models.values() for record in versions.values()]
+
+    def _notify(self, info: VersionInfo) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(info)
+            except Exception:  # a listener's bug must not break loading or serving
+                log.exception("version listener failed", model=info.name, version=info.version)
+
+    def _put(self, record: ModelVersion) -> ModelVersion:
+        """Store a version's new record and tell the listeners."""
+        self._models.setdefault(record.name, {})[record.version] = record
+        self._notify(record.info())
+        return record
+
+    def _drop(self, record: ModelVersion) -> None:
+        """Forget a version and tell the listeners it is Unloaded."""
+        versions = self._models.get(record.name)
+        if versions is not None and versions.pop(record.version, None) is not None:
+            self._notify(record.info(ReplicaState.UNLOADED))
+
+    def _lock(self, name: str) -> asyncio.Lock:
+        return self._locks.setdefault(name, asyncio.Lock())
 
     # ---- health and metadata -------------------------------------------------------------
 
@@ -217,8 +255,7 @@ class DataPlane:
     ) -> ModelVersion:
         """Load (or roll to) a version of `name`; returns once it is Available."""
         check_model_name(name)
-        lock = self._locks.setdefault(name, asyncio.Lock())
-        async with lock:
+        async with self._lock(name):
             uri = self._storage_uri_for(name, storage_uri)
             try:
                 fetched = await asyncio.to_thread(self._cache.fetch, uri)
@@ -226,7 +263,7 @@ class DataPlane:
                 raise errors.BadRequest(f"model '{name}': {exc}") from None
             versions = self._models.setdefault(name, {})
             for failed in [v for v in versions.values() if v.state is ReplicaState.LOAD_FAILED]:
-                del versions[failed.version]  # a new attempt replaces the last failure
+                self._drop(failed)  # a new attempt replaces the last failure
             for record in versions.values():
                 same = record.digest == fetched.digest and version in (None, record.version)
                 if same and record.state is ReplicaState.AVAILABLE:
@@ -238,7 +275,7 @@ class DataPlane:
                 name, version, uri, ReplicaStatus(ReplicaState.LOADING), fetched.digest,
                 download_s=fetched.download_s,
             )  # fmt: skip
-            versions[version] = record
+            self._put(record)
             try:
                 loaded = await asyncio.wait_for(
                     self._pool.load(record.key, name, str(fetched.path), self.config.capabilities),
@@ -246,12 +283,12 @@ class DataPlane:
                 )
             except (errors.OIPError, TimeoutError) as exc:
                 message = exc.message if isinstance(exc, errors.OIPError) else "load timed out"
-                versions[version] = record.advance(ReplicaState.LOAD_FAILED, message)
+                self._put(record.advance(ReplicaState.LOAD_FAILED, message))
                 log.warning("model load failed", model=name, version=version, error=message)
                 raise errors.BadRequest(f"model '{name}' failed to load: {message}") from None
             record = replace(record.advance(ReplicaState.AVAILABLE), loaded=loaded)
-            versions[version] = record
-            self._serve(record)
+            self._serve(record)  # routable before anyone hears it is Available
+            self._put(record)
             log.info("model available", model=name, version=version, device=loaded.device)
             for old in [v for v in versions.values() if v.version != version]:
                 await self._retire(old)
@@ -300,29 +337,46 @@ class DataPlane:
 
     async def _retire(self, record: ModelVersion, drain_timeout_s: float = 30.0) -> None:
         """Stop routing to `record`, let its in-flight requests finish, then unload it."""
-        versions = self._models.get(record.name, {})
-        if record.state is ReplicaState.AVAILABLE:
-            record = record.advance(ReplicaState.UNLOAD_REQUESTED)
-        if record.state is ReplicaState.UNLOAD_REQUESTED:
-            record = record.advance(ReplicaState.UNLOADING)
-        versions[record.version] = record
+        leaving = record
+        if leaving.state is ReplicaState.AVAILABLE:
+            leaving = leaving.advance(ReplicaState.UNLOAD_REQUESTED)
+        if leaving.state is ReplicaState.UNLOAD_REQUESTED:
+            leaving = leaving.advance(ReplicaState.UNLOADING)
+        if leaving is not record:
+            record = self._put(leaving)
         if not await self._in_flight.drained(record.key, drain_timeout_s):
             log.warning("unloading with requests still in flight", model=record.key)
         await self._pool.unload(record.key)
         self._handles.pop(record.key, None)
         self._in_flight.forget(record.key)
-        versions.pop(record.version, None)
+        self._drop(record)
 
     async def unload(self, name: str) -> None:
         check_model_name(name)
-        lock = self._locks.setdefault(name, asyncio.Lock())
-        async with lock:
+        async with self._lock(name):
             versions = self._versions_of(name)
             for record in list(versions.values()):
                 await self._retire(record)
             self._models.pop(name, None)
             self._metrics.forget_model(name)
             log.info("model unloaded", model=name)
+
+    async def unload_version(self, name: str, version: str) -> bool:
+        """Unload one version, leaving any others serving (a scheduler's order names exactly
+        one replica). False when this plane does not hold it, which is not an error: the order
+        is already satisfied."""
+        if name not in self._models and name not in self._locks:
+            return False  # never seen: do not grow a lock for a name
+        async with self._lock(name):
+            record = self._models.get(name, {}).get(version)
+            if record is None:
+                return False
+            await self._retire(record)
+            if not self._models.get(name):
+                self._models.pop(name, None)
+                self._metrics.forget_model(name)
+            log.info("model version unloaded", model=name, version=version)
+            return True
 
     async def load_models_dir(self) -> None:
         """Stand-alone start-up: every directory under --models-dir is a model to load."""

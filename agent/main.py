@@ -1,4 +1,8 @@
-"""The agent process: worker pool, data plane, REST and gRPC servers, graceful shutdown."""
+"""The agent process: worker pool, data plane, REST and gRPC servers, graceful shutdown.
+
+Joined to a scheduler (`--scheduler`), the agent also keeps a stream to it, and a stop first
+drains: the scheduler moves the replicas away while this agent still serves them.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,9 @@ from prometheus_client import CollectorRegistry
 from agent.artifacts import ArtifactCache
 from agent.config import AgentConfig
 from agent.dataplane import DataPlane
+from agent.gpus import discover_gpus
 from agent.grpc_server import build_server
+from agent.link import Registration, SchedulerLink
 from agent.metrics import AgentMetrics
 from agent.rest import RestApi, render_registry
 from agent.workers.pool import WorkerPool
@@ -51,13 +57,23 @@ async def serve(config: AgentConfig, stop: asyncio.Event | None = None) -> None:
         workers=config.parallel_workers,
         capabilities=sorted(config.capabilities),
     )
+    link: SchedulerLink | None = None
     try:
         if config.scheduler is None:
             await plane.load_models_dir()
+        else:
+            gpus = await asyncio.to_thread(discover_gpus)
+            link = SchedulerLink(config.scheduler, plane, Registration.from_config(config, gpus))
+            link.start()
         plane.starting = False
         await stop.wait()
+        if link is not None:
+            log.info("agent draining", name=config.name, timeout_s=config.drain_timeout_s)
+            await link.drain(config.drain_timeout_s)
     finally:
         log.info("agent stopping", name=config.name)
+        if link is not None:
+            await link.close()
         await grpc_server.stop(grace=5)
         await runner.cleanup()
         await pool.close()

@@ -2,12 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from agent.batching import AdaptiveBatcher
 from agent.workers.messages import Loaded
 from loadmaster.oip.types import ModelMetadata, Parameters
 from loadmaster.replica_state import ReplicaState, ReplicaStatus
+
+
+@dataclass(frozen=True, slots=True)
+class VersionInfo:
+    """What the outside (the scheduler link) learns about one version: a plain snapshot, so it
+    never reaches into serving machinery and a fake host can build one in a line."""
+
+    name: str
+    version: str
+    state: ReplicaState
+    reason: str = ""
+    digest: str = ""
+    rss_bytes: int = 0
+    cuda_bytes: int = 0
+
+
+# Told of every stored state change of a version, including the final Unloaded on removal.
+VersionListener = Callable[[VersionInfo], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +49,20 @@ class ModelVersion:
 
     def advance(self, state: ReplicaState, reason: str = "") -> ModelVersion:
         return replace(self, status=self.status.advance(state, reason))
+
+    def info(self, state: ReplicaState | None = None) -> VersionInfo:
+        """A snapshot; `state` overrides the record's (the Unloaded of a removed version has no
+        record left to carry it)."""
+        loaded = self.loaded
+        return VersionInfo(
+            self.name,
+            self.version,
+            state or self.state,
+            self.status.reason if state is None else "",
+            self.digest,
+            loaded.rss_bytes if loaded else 0,
+            loaded.cuda_bytes if loaded else 0,
+        )
 
     def metadata(self, versions: tuple[str, ...]) -> ModelMetadata:
         loaded = self.loaded

@@ -31,6 +31,9 @@ class DemandContext:
         # Servers that already hold a replica of this version, so anti-affinity rejects them.
         self.taken: set[int] = set(fleet.holders.get(self.key, {}))
         self.taken.update(fleet.index[p.server] for p in fleet.extras.get(self.key, ()))
+        # A replica of this version still unloading is accounted under the negated version (it
+        # holds memory but no longer counts); its server cannot take the version again yet.
+        self.taken.update(fleet.holders.get((demand.name, -demand.version), {}))
 
     @property
     def needs_gpu(self) -> bool:

@@ -76,13 +76,18 @@ class AgentProcess:
         ]
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout_s: float = 20.0) -> None:
+    """SIGTERM, then SIGKILL if the process is still there after `timeout_s`."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def start_agent(
@@ -91,14 +96,15 @@ def start_agent(
     *extra: str,
     capabilities: str = "torch,python,huggingface",
     workers: int = 1,
+    name: str | None = None,
 ) -> AgentProcess:
     http_port, grpc_port = free_port(), free_port()
     log_path = workdir / f"agent-{http_port}.log"
     command = [
         sys.executable, "-m", "loadmaster.cli.main", "--log-format", "json",
-        "agent", "--name", f"agent-{http_port}",
+        "agent", "--name", name or f"agent-{http_port}",
         "--http-port", str(http_port), "--grpc-port", str(grpc_port),
-        "--cache-dir", str(workdir / "cache"),
+        "--cache-dir", str(workdir / (f"cache-{name}" if name else "cache")),
         "--capabilities", capabilities, "--parallel-workers", str(workers),
         *(["--models-dir", str(models_dir)] if models_dir else []),
         *extra,

@@ -180,11 +180,14 @@ Global___ReplicaEvent: _TypeAlias = ReplicaEvent  # noqa: Y015
 
 @_typing.final
 class Draining(_message.Message):
+    """false: the agent got SIGTERM and asks the scheduler to move its replicas elsewhere;
+    true: the agent is exiting now (drained, or out of time), so it can be forgotten at once.
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     DONE_FIELD_NUMBER: _builtins.int
     done: _builtins.bool
-    """true: every replica is Available elsewhere, the agent may exit"""
     def __init__(
         self,
         *,
@@ -334,6 +337,10 @@ Global___Registered: _TypeAlias = Registered  # noqa: Y015
 
 @_typing.final
 class DrainAck(_message.Message):
+    """Sent while a server drains, whenever the list changes: models whose replicas on it are still
+    needed because their replacements are not Available yet. Empty: the agent may exit.
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     PENDING_MODELS_FIELD_NUMBER: _builtins.int

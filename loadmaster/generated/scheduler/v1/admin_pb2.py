@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18scheduler/v1/admin.proto\x12\x17loadmaster.scheduler.v1\"\xd0\x02\n\tModelSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0bstorage_uri\x18\x02 \x01(\t\x12\x14\n\x0crequirements\x18\x03 \x03(\t\x12\x14\n\x0cmemory_bytes\x18\x04 \x01(\x04\x12\x10\n\x08replicas\x18\x05 \x01(\r\x12\x14\n\x0cmin_replicas\x18\x06 \x01(\r\x12\x14\n\x0cmax_replicas\x18\x07 \x01(\r\x12\x0e\n\x06server\x18\x08 \x01(\t\x12\x46\n\nparameters\x18\t \x03(\x0b\x32\x32.loadmaster.scheduler.v1.ModelSpec.ParametersEntry\x12\x18\n\x10gpu_memory_bytes\x18\n \x01(\x04\x12\x11\n\tinstances\x18\x0b \x01(\r\x1a\x31\n\x0fParametersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"D\n\x10LoadModelRequest\x12\x30\n\x04spec\x18\x01 \x01(\x0b\x32\".loadmaster.scheduler.v1.ModelSpec\"C\n\x11LoadModelResponse\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x04\x12\x0f\n\x07\x63hanged\x18\x03 \x01(\x08\"\"\n\x12UnloadModelRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x15\n\x13UnloadModelResponse\"\"\n\x12ModelStatusRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"O\n\rReplicaStatus\x12\x0e\n\x06server\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x04\x12\x0e\n\x06reason\x18\x04 \x01(\t\"\x89\x02\n\x13ModelStatusResponse\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x04\x12\r\n\x05state\x18\x03 \x01(\t\x12\x12\n\nscheduling\x18\x04 \x01(\t\x12\x18\n\x10\x64\x65sired_replicas\x18\x05 \x01(\r\x12\x1a\n\x12\x61vailable_replicas\x18\x06 \x01(\r\x12\x0e\n\x06reason\x18\x07 \x01(\t\x12\x38\n\x08replicas\x18\x08 \x03(\x0b\x32&.loadmaster.scheduler.v1.ReplicaStatus\x12\x30\n\x04spec\x18\t \x01(\x0b\x32\".loadmaster.scheduler.v1.ModelSpec\"\x13\n\x11ListModelsRequest\"R\n\x12ListModelsResponse\x12<\n\x06models\x18\x01 \x03(\x0b\x32,.loadmaster.scheduler.v1.ModelStatusResponse\"#\n\x13ServerStatusRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"D\n\tGpuDevice\x12\r\n\x05index\x18\x01 \x01(\r\x12\x14\n\x0cmemory_bytes\x18\x02 \x01(\x04\x12\x12\n\nfree_bytes\x18\x03 \x01(\x04\"\xd6\x02\n\x14ServerStatusResponse\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12\x15\n\rhttp_endpoint\x18\x03 \x01(\t\x12\x15\n\rgrpc_endpoint\x18\x04 \x01(\t\x12\x14\n\x0cmemory_bytes\x18\x05 \x01(\x04\x12\x19\n\x11\x66ree_memory_bytes\x18\x06 \x01(\x04\x12\x18\n\x10parallel_workers\x18\x07 \x01(\r\x12\x1a\n\x12overcommit_percent\x18\x08 \x01(\r\x12\x14\n\x0c\x63\x61pabilities\x18\t \x03(\t\x12\x30\n\x04gpus\x18\n \x03(\x0b\x32\".loadmaster.scheduler.v1.GpuDevice\x12\x36\n\x06loaded\x18\x0b \x03(\x0b\x32&.loadmaster.scheduler.v1.ReplicaStatus\x12\x0c\n\x04pool\x18\x0c \x01(\t\"\x14\n\x12ListServersRequest\"U\n\x13ListServersResponse\x12>\n\x07servers\x18\x01 \x03(\x0b\x32-.loadmaster.scheduler.v1.ServerStatusResponse\"\x18\n\x16SchedulerStatusRequest\"\x83\x01\n\x17SchedulerStatusResponse\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\r\n\x05store\x18\x02 \x01(\t\x12\x0e\n\x06leader\x18\x03 \x01(\x08\x12\x0e\n\x06models\x18\x04 \x01(\r\x12\x0f\n\x07servers\x18\x05 \x01(\r\x12\x17\n\x0fstarted_at_unix\x18\x06 \x01(\x01\" \n\x10SubscribeRequest\x12\x0c\n\x04name\x18\x01 \x01(\t2\xf6\x07\n\x0eSchedulerAdmin\x12\x64\n\tLoadModel\x12).loadmaster.scheduler.v1.LoadModelRequest\x1a*.loadmaster.scheduler.v1.LoadModelResponse\"\x00\x12j\n\x0bUnloadModel\x12+.loadmaster.scheduler.v1.UnloadModelRequest\x1a,.loadmaster.scheduler.v1.UnloadModelResponse\"\x00\x12j\n\x0bModelStatus\x12+.loadmaster.scheduler.v1.ModelStatusRequest\x1a,.loadmaster.scheduler.v1.ModelStatusResponse\"\x00\x12g\n\nListModels\x12*.loadmaster.scheduler.v1.ListModelsRequest\x1a+.loadmaster.scheduler.v1.ListModelsResponse\"\x00\x12m\n\x0cServerStatus\x12,.loadmaster.scheduler.v1.ServerStatusRequest\x1a-.loadmaster.scheduler.v1.ServerStatusResponse\"\x00\x12j\n\x0bListServers\x12+.loadmaster.scheduler.v1.ListServersRequest\x1a,.loadmaster.scheduler.v1.ListServersResponse\"\x00\x12v\n\x0fSchedulerStatus\x12/.loadmaster.scheduler.v1.SchedulerStatusRequest\x1a\x30.loadmaster.scheduler.v1.SchedulerStatusResponse\"\x00\x12s\n\x14SubscribeModelStatus\x12).loadmaster.scheduler.v1.SubscribeRequest\x1a,.loadmaster.scheduler.v1.ModelStatusResponse\"\x00\x30\x01\x12u\n\x15SubscribeServerStatus\x12).loadmaster.scheduler.v1.SubscribeRequest\x1a-.loadmaster.scheduler.v1.ServerStatusResponse\"\x00\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18scheduler/v1/admin.proto\x12\x17loadmaster.scheduler.v1\"\xd0\x02\n\tModelSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0bstorage_uri\x18\x02 \x01(\t\x12\x14\n\x0crequirements\x18\x03 \x03(\t\x12\x14\n\x0cmemory_bytes\x18\x04 \x01(\x04\x12\x10\n\x08replicas\x18\x05 \x01(\r\x12\x14\n\x0cmin_replicas\x18\x06 \x01(\r\x12\x14\n\x0cmax_replicas\x18\x07 \x01(\r\x12\x0e\n\x06server\x18\x08 \x01(\t\x12\x46\n\nparameters\x18\t \x03(\x0b\x32\x32.loadmaster.scheduler.v1.ModelSpec.ParametersEntry\x12\x18\n\x10gpu_memory_bytes\x18\n \x01(\x04\x12\x11\n\tinstances\x18\x0b \x01(\r\x1a\x31\n\x0fParametersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"D\n\x10LoadModelRequest\x12\x30\n\x04spec\x18\x01 \x01(\x0b\x32\".loadmaster.scheduler.v1.ModelSpec\"C\n\x11LoadModelResponse\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x04\x12\x0f\n\x07\x63hanged\x18\x03 \x01(\x08\"\"\n\x12UnloadModelRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x15\n\x13UnloadModelResponse\"\"\n\x12ModelStatusRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"^\n\rReplicaStatus\x12\x0e\n\x06server\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x04\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\r\n\x05model\x18\x05 \x01(\t\"\x89\x02\n\x13ModelStatusResponse\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x04\x12\r\n\x05state\x18\x03 \x01(\t\x12\x12\n\nscheduling\x18\x04 \x01(\t\x12\x18\n\x10\x64\x65sired_replicas\x18\x05 \x01(\r\x12\x1a\n\x12\x61vailable_replicas\x18\x06 \x01(\r\x12\x0e\n\x06reason\x18\x07 \x01(\t\x12\x38\n\x08replicas\x18\x08 \x03(\x0b\x32&.loadmaster.scheduler.v1.ReplicaStatus\x12\x30\n\x04spec\x18\t \x01(\x0b\x32\".loadmaster.scheduler.v1.ModelSpec\"\x13\n\x11ListModelsRequest\"R\n\x12ListModelsResponse\x12<\n\x06models\x18\x01 \x03(\x0b\x32,.loadmaster.scheduler.v1.ModelStatusResponse\"#\n\x13ServerStatusRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"D\n\tGpuDevice\x12\r\n\x05index\x18\x01 \x01(\r\x12\x14\n\x0cmemory_bytes\x18\x02 \x01(\x04\x12\x12\n\nfree_bytes\x18\x03 \x01(\x04\"\xd6\x02\n\x14ServerStatusResponse\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12\x15\n\rhttp_endpoint\x18\x03 \x01(\t\x12\x15\n\rgrpc_endpoint\x18\x04 \x01(\t\x12\x14\n\x0cmemory_bytes\x18\x05 \x01(\x04\x12\x19\n\x11\x66ree_memory_bytes\x18\x06 \x01(\x04\x12\x18\n\x10parallel_workers\x18\x07 \x01(\r\x12\x1a\n\x12overcommit_percent\x18\x08 \x01(\r\x12\x14\n\x0c\x63\x61pabilities\x18\t \x03(\t\x12\x30\n\x04gpus\x18\n \x03(\x0b\x32\".loadmaster.scheduler.v1.GpuDevice\x12\x36\n\x06loaded\x18\x0b \x03(\x0b\x32&.loadmaster.scheduler.v1.ReplicaStatus\x12\x0c\n\x04pool\x18\x0c \x01(\t\"\x14\n\x12ListServersRequest\"U\n\x13ListServersResponse\x12>\n\x07servers\x18\x01 \x03(\x0b\x32-.loadmaster.scheduler.v1.ServerStatusResponse\"\x18\n\x16SchedulerStatusRequest\"\x83\x01\n\x17SchedulerStatusResponse\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\r\n\x05store\x18\x02 \x01(\t\x12\x0e\n\x06leader\x18\x03 \x01(\x08\x12\x0e\n\x06models\x18\x04 \x01(\r\x12\x0f\n\x07servers\x18\x05 \x01(\r\x12\x17\n\x0fstarted_at_unix\x18\x06 \x01(\x01\" \n\x10SubscribeRequest\x12\x0c\n\x04name\x18\x01 \x01(\t2\xf6\x07\n\x0eSchedulerAdmin\x12\x64\n\tLoadModel\x12).loadmaster.scheduler.v1.LoadModelRequest\x1a*.loadmaster.scheduler.v1.LoadModelResponse\"\x00\x12j\n\x0bUnloadModel\x12+.loadmaster.scheduler.v1.UnloadModelRequest\x1a,.loadmaster.scheduler.v1.UnloadModelResponse\"\x00\x12j\n\x0bModelStatus\x12+.loadmaster.scheduler.v1.ModelStatusRequest\x1a,.loadmaster.scheduler.v1.ModelStatusResponse\"\x00\x12g\n\nListModels\x12*.loadmaster.scheduler.v1.ListModelsRequest\x1a+.loadmaster.scheduler.v1.ListModelsResponse\"\x00\x12m\n\x0cServerStatus\x12,.loadmaster.scheduler.v1.ServerStatusRequest\x1a-.loadmaster.scheduler.v1.ServerStatusResponse\"\x00\x12j\n\x0bListServers\x12+.loadmaster.scheduler.v1.ListServersRequest\x1a,.loadmaster.scheduler.v1.ListServersResponse\"\x00\x12v\n\x0fSchedulerStatus\x12/.loadmaster.scheduler.v1.SchedulerStatusRequest\x1a\x30.loadmaster.scheduler.v1.SchedulerStatusResponse\"\x00\x12s\n\x14SubscribeModelStatus\x12).loadmaster.scheduler.v1.SubscribeRequest\x1a,.loadmaster.scheduler.v1.ModelStatusResponse\"\x00\x30\x01\x12u\n\x15SubscribeServerStatus\x12).loadmaster.scheduler.v1.SubscribeRequest\x1a-.loadmaster.scheduler.v1.ServerStatusResponse\"\x00\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -48,29 +48,29 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_MODELSTATUSREQUEST']._serialized_start=590
   _globals['_MODELSTATUSREQUEST']._serialized_end=624
   _globals['_REPLICASTATUS']._serialized_start=626
-  _globals['_REPLICASTATUS']._serialized_end=705
-  _globals['_MODELSTATUSRESPONSE']._serialized_start=708
-  _globals['_MODELSTATUSRESPONSE']._serialized_end=973
-  _globals['_LISTMODELSREQUEST']._serialized_start=975
-  _globals['_LISTMODELSREQUEST']._serialized_end=994
-  _globals['_LISTMODELSRESPONSE']._serialized_start=996
-  _globals['_LISTMODELSRESPONSE']._serialized_end=1078
-  _globals['_SERVERSTATUSREQUEST']._serialized_start=1080
-  _globals['_SERVERSTATUSREQUEST']._serialized_end=1115
-  _globals['_GPUDEVICE']._serialized_start=1117
-  _globals['_GPUDEVICE']._serialized_end=1185
-  _globals['_SERVERSTATUSRESPONSE']._serialized_start=1188
-  _globals['_SERVERSTATUSRESPONSE']._serialized_end=1530
-  _globals['_LISTSERVERSREQUEST']._serialized_start=1532
-  _globals['_LISTSERVERSREQUEST']._serialized_end=1552
-  _globals['_LISTSERVERSRESPONSE']._serialized_start=1554
-  _globals['_LISTSERVERSRESPONSE']._serialized_end=1639
-  _globals['_SCHEDULERSTATUSREQUEST']._serialized_start=1641
-  _globals['_SCHEDULERSTATUSREQUEST']._serialized_end=1665
-  _globals['_SCHEDULERSTATUSRESPONSE']._serialized_start=1668
-  _globals['_SCHEDULERSTATUSRESPONSE']._serialized_end=1799
-  _globals['_SUBSCRIBEREQUEST']._serialized_start=1801
-  _globals['_SUBSCRIBEREQUEST']._serialized_end=1833
-  _globals['_SCHEDULERADMIN']._serialized_start=1836
-  _globals['_SCHEDULERADMIN']._serialized_end=2850
+  _globals['_REPLICASTATUS']._serialized_end=720
+  _globals['_MODELSTATUSRESPONSE']._serialized_start=723
+  _globals['_MODELSTATUSRESPONSE']._serialized_end=988
+  _globals['_LISTMODELSREQUEST']._serialized_start=990
+  _globals['_LISTMODELSREQUEST']._serialized_end=1009
+  _globals['_LISTMODELSRESPONSE']._serialized_start=1011
+  _globals['_LISTMODELSRESPONSE']._serialized_end=1093
+  _globals['_SERVERSTATUSREQUEST']._serialized_start=1095
+  _globals['_SERVERSTATUSREQUEST']._serialized_end=1130
+  _globals['_GPUDEVICE']._serialized_start=1132
+  _globals['_GPUDEVICE']._serialized_end=1200
+  _globals['_SERVERSTATUSRESPONSE']._serialized_start=1203
+  _globals['_SERVERSTATUSRESPONSE']._serialized_end=1545
+  _globals['_LISTSERVERSREQUEST']._serialized_start=1547
+  _globals['_LISTSERVERSREQUEST']._serialized_end=1567
+  _globals['_LISTSERVERSRESPONSE']._serialized_start=1569
+  _globals['_LISTSERVERSRESPONSE']._serialized_end=1654
+  _globals['_SCHEDULERSTATUSREQUEST']._serialized_start=1656
+  _globals['_SCHEDULERSTATUSREQUEST']._serialized_end=1680
+  _globals['_SCHEDULERSTATUSRESPONSE']._serialized_start=1683
+  _globals['_SCHEDULERSTATUSRESPONSE']._serialized_end=1814
+  _globals['_SUBSCRIBEREQUEST']._serialized_start=1816
+  _globals['_SUBSCRIBEREQUEST']._serialized_end=1848
+  _globals['_SCHEDULERADMIN']._serialized_start=1851
+  _globals['_SCHEDULERADMIN']._serialized_end=2865
 # @@protoc_insertion_point(module_scope)

@@ -204,11 +204,13 @@ class ReplicaStatus(_message.Message):
     STATE_FIELD_NUMBER: _builtins.int
     VERSION_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
+    MODEL_FIELD_NUMBER: _builtins.int
     server: _builtins.str
     state: _builtins.str
     """LoadRequested, Loading, Available, ..."""
     version: _builtins.int
     reason: _builtins.str
+    model: _builtins.str
     def __init__(
         self,
         *,
@@ -216,10 +218,11 @@ class ReplicaStatus(_message.Message):
         state: _builtins.str = ...,
         version: _builtins.int = ...,
         reason: _builtins.str = ...,
+        model: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason", "server", b"server", "state", b"state", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["model", b"model", "reason", b"reason", "server", b"server", "state", b"state", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -383,7 +386,7 @@ class ServerStatusResponse(_message.Message):
     def gpus(self) -> _containers.RepeatedCompositeFieldContainer[Global___GpuDevice]: ...
     @_builtins.property
     def loaded(self) -> _containers.RepeatedCompositeFieldContainer[Global___ReplicaStatus]:
-        """server is the model name here"""
+        """the replicas this server holds"""
 
     def __init__(
         self,

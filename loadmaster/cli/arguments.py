@@ -1,0 +1,31 @@
+"""argparse value types shared by the subcommands: each turns bad text into a clear message."""
+
+from __future__ import annotations
+
+import argparse
+
+from loadmaster.units import parse_memory
+
+
+def memory(text: str) -> int:
+    try:
+        return parse_memory(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def capabilities(text: str) -> frozenset[str]:
+    caps = frozenset(c.strip() for c in text.split(",") if c.strip())
+    if not caps:
+        raise argparse.ArgumentTypeError("give at least one capability, e.g. torch")
+    return caps
+
+
+def positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
