@@ -8,6 +8,7 @@ from loadmaster.client.admin import (
     InvalidSpec,
     NotFound,
     Unreachable,
+    WaitFailed,
     WaitTimeout,
 )
 from loadmaster.client.views import model_status_json, server_json
@@ -20,6 +21,7 @@ __all__ = [
     "InvalidSpec",
     "NotFound",
     "Unreachable",
+    "WaitFailed",
     "WaitTimeout",
     "model_status_json",
     "server_json",

@@ -58,6 +58,11 @@ class WaitTimeout(AdminError):
         self.last = last
 
 
+class WaitFailed(WaitTimeout):
+    """The model reached `ModelFailed` while another state was awaited: waiting longer would
+    not help, since a failed version needs its spec applied again."""
+
+
 class AdminClient:
     """One insecure channel to the scheduler; use as a context manager or call `close`.
 
@@ -147,6 +152,7 @@ class AdminClient:
             raise
         if last.state == state:
             return last
+        _fail_fast(name, state, last)
         request = admin_pb2.SubscribeRequest(name=name)
         remaining = max(deadline - time.monotonic(), 0.001)
         call = self._stub.SubscribeModelStatus(request, timeout=remaining)
@@ -156,6 +162,7 @@ class AdminClient:
                     last = status
                     if status.state == state:
                         return status
+                    _fail_fast(name, state, status)
         except grpc.RpcError as exc:
             if exc.code() is not grpc.StatusCode.DEADLINE_EXCEEDED:
                 raise self._error(exc) from None
@@ -198,3 +205,8 @@ class AdminClient:
         if code is grpc.StatusCode.DEADLINE_EXCEEDED:
             details = f"the scheduler at {self.address} did not answer within {self.timeout_s:g}s"
         return AdminError(code.name, details)
+
+
+def _fail_fast(name: str, wanted: str, status: ModelStatus) -> None:
+    if status.state == ModelState.FAILED and wanted != ModelState.FAILED:
+        raise WaitFailed(f"model {name} is {status.state}: {status.reason}", status)

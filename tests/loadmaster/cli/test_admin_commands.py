@@ -206,6 +206,23 @@ def test_wait_timeout_is_exit_1_with_the_last_state(
     )
 
 
+def test_wait_stops_at_once_when_the_model_failed(
+    cli: Cli, fake: FakeScheduler, tmp_path: Path
+) -> None:
+    cli("model", "load", "-f", _write(tmp_path, "i.yaml", IRIS % 1))
+    timer = threading.Timer(0.2, fake.set_state, ("iris", "ModelFailed", "load failed on a"))
+    timer.start()
+    try:
+        # The timeout is far away: only the failure can end this wait within the test's time.
+        status, out, err = cli(
+            "model", "status", "iris", "--wait", "ModelAvailable", "--timeout", "600"
+        )
+    finally:
+        timer.cancel()
+    assert (status, out) == (1, "")
+    assert err == "error: model iris is ModelFailed: load failed on a\n"
+
+
 def test_wait_for_an_unknown_state_is_a_usage_error(
     cli: Cli, capsys: pytest.CaptureFixture[str]
 ) -> None:
