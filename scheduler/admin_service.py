@@ -12,16 +12,18 @@ from typing import TypeVar
 
 import grpc
 
-from loadmaster import __version__
+from loadmaster import __version__, logs
 from loadmaster.generated.scheduler.v1 import admin_pb2 as pb
 from loadmaster.generated.scheduler.v1 import admin_pb2_grpc
 from loadmaster.resources import spec_from_proto
 from scheduler.core import SchedulerCore
 from scheduler.model_admin import InvalidSpec, UnknownModel, apply_spec, request_unload
+from scheduler.routes import route_table
 from scheduler.store import StoreError
 from scheduler.views import model_message, server_message, terminated_message
 
 Context = grpc.aio.ServicerContext[object, object]
+log = logs.get_logger("scheduler.admin")
 M = TypeVar("M", pb.ModelStatusResponse, pb.ServerStatusResponse)
 
 # How often a subscription re-checks even without a change (heartbeat losses are changes too,
@@ -112,6 +114,21 @@ class SchedulerAdminService(admin_pb2_grpc.SchedulerAdminServicer):
     ) -> AsyncIterator[pb.ServerStatusResponse]:
         async for message in self._follow(lambda: self._servers(request.name), None):
             yield message
+
+    async def SubscribeRoutes(
+        self, request: pb.SubscribeRoutesRequest, context: Context
+    ) -> AsyncIterator[pb.RouteTable]:
+        """A full table first, then a new one whenever the routes change (not on every status
+        change: a gateway only cares about where to send requests and why it cannot)."""
+        log.info("gateway subscribed to routes", gateway=request.gateway or "(unnamed)")
+        sent: list[pb.ModelRoute] | None = None
+        generation, number = -1, 0
+        while True:
+            generation = await self.core.changes.wait_after(generation, _RECHECK_S)
+            models = route_table(self.core)
+            if models != sent:
+                sent, number = models, number + 1
+                yield pb.RouteTable(generation=number, models=models)
 
     # ---- helpers -------------------------------------------------------------------------------
 

@@ -51,5 +51,5 @@ def test_control_plane_packages() -> None:
     admin = admin_pb2.DESCRIPTOR.services_by_name["SchedulerAdmin"]
     assert {m.name for m in admin.methods} == {
         "LoadModel", "UnloadModel", "ModelStatus", "ListModels", "ServerStatus", "ListServers",
-        "SchedulerStatus", "SubscribeModelStatus", "SubscribeServerStatus",
+        "SchedulerStatus", "SubscribeModelStatus", "SubscribeServerStatus", "SubscribeRoutes",
     }  # fmt: skip

@@ -130,6 +130,11 @@ class FakeScheduler(admin_pb2_grpc.SchedulerAdminServicer):
     ) -> Iterator[admin_pb2.ServerStatusResponse]:
         yield from self.servers.values()
 
+    def SubscribeRoutes(
+        self, request: admin_pb2.SubscribeRoutesRequest, context: grpc.ServicerContext
+    ) -> Iterator[admin_pb2.RouteTable]:
+        context.abort(grpc.StatusCode.UNIMPLEMENTED, "the CLI does not follow routes")
+
     def _model(self, name: str, context: grpc.ServicerContext) -> admin_pb2.ModelStatusResponse:
         status = self.models.get(name)
         if status is None:

@@ -515,3 +515,117 @@ class SubscribeRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SubscribeRequest: _TypeAlias = SubscribeRequest  # noqa: Y015
+
+@_typing.final
+class SubscribeRoutesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    GATEWAY_FIELD_NUMBER: _builtins.int
+    gateway: _builtins.str
+    """the subscriber's name, for logs"""
+    def __init__(
+        self,
+        *,
+        gateway: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["gateway", b"gateway"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SubscribeRoutesRequest: _TypeAlias = SubscribeRoutesRequest  # noqa: Y015
+
+@_typing.final
+class RouteEndpoint(_message.Message):
+    """One replica a gateway may send requests to: it is Available on a server that is not Lost."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SERVER_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    HTTP_ENDPOINT_FIELD_NUMBER: _builtins.int
+    GRPC_ENDPOINT_FIELD_NUMBER: _builtins.int
+    server: _builtins.str
+    version: _builtins.int
+    http_endpoint: _builtins.str
+    """HOST:PORT"""
+    grpc_endpoint: _builtins.str
+    """HOST:PORT"""
+    def __init__(
+        self,
+        *,
+        server: _builtins.str = ...,
+        version: _builtins.int = ...,
+        http_endpoint: _builtins.str = ...,
+        grpc_endpoint: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["grpc_endpoint", b"grpc_endpoint", "http_endpoint", b"http_endpoint", "server", b"server", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RouteEndpoint: _TypeAlias = RouteEndpoint  # noqa: Y015
+
+@_typing.final
+class ModelRoute(_message.Message):
+    """Every model the scheduler knows, with or without endpoints, so a gateway can tell an unknown
+    model (404) from one that has no ready replica (503, with the model's state and reason).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODEL_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    ENDPOINTS_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    model: _builtins.str
+    version: _builtins.int
+    """the model's current version"""
+    state: _builtins.str
+    reason: _builtins.str
+    @_builtins.property
+    def endpoints(self) -> _containers.RepeatedCompositeFieldContainer[Global___RouteEndpoint]: ...
+    def __init__(
+        self,
+        *,
+        model: _builtins.str = ...,
+        version: _builtins.int = ...,
+        endpoints: _abc.Iterable[Global___RouteEndpoint] | None = ...,
+        state: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["endpoints", b"endpoints", "model", b"model", "reason", b"reason", "state", b"state", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ModelRoute: _TypeAlias = ModelRoute  # noqa: Y015
+
+@_typing.final
+class RouteTable(_message.Message):
+    """A complete snapshot: a gateway replaces its table with each one it receives."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    GENERATION_FIELD_NUMBER: _builtins.int
+    MODELS_FIELD_NUMBER: _builtins.int
+    generation: _builtins.int
+    @_builtins.property
+    def models(self) -> _containers.RepeatedCompositeFieldContainer[Global___ModelRoute]: ...
+    def __init__(
+        self,
+        *,
+        generation: _builtins.int = ...,
+        models: _abc.Iterable[Global___ModelRoute] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["generation", b"generation", "models", b"models"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RouteTable: _TypeAlias = RouteTable  # noqa: Y015

@@ -79,6 +79,11 @@ class SchedulerAdminStub:
                 request_serializer=scheduler_dot_v1_dot_admin__pb2.SubscribeRequest.SerializeToString,
                 response_deserializer=scheduler_dot_v1_dot_admin__pb2.ServerStatusResponse.FromString,
                 _registered_method=True)
+        self.SubscribeRoutes = channel.unary_stream(
+                '/loadmaster.scheduler.v1.SchedulerAdmin/SubscribeRoutes',
+                request_serializer=scheduler_dot_v1_dot_admin__pb2.SubscribeRoutesRequest.SerializeToString,
+                response_deserializer=scheduler_dot_v1_dot_admin__pb2.RouteTable.FromString,
+                _registered_method=True)
 
 
 class SchedulerAdminServicer:
@@ -138,6 +143,13 @@ class SchedulerAdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SubscribeRoutes(self, request, context):
+        """The route table for gateways: the full table first, then again after every change.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SchedulerAdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -185,6 +197,11 @@ def add_SchedulerAdminServicer_to_server(servicer, server):
                     servicer.SubscribeServerStatus,
                     request_deserializer=scheduler_dot_v1_dot_admin__pb2.SubscribeRequest.FromString,
                     response_serializer=scheduler_dot_v1_dot_admin__pb2.ServerStatusResponse.SerializeToString,
+            ),
+            'SubscribeRoutes': grpc.unary_stream_rpc_method_handler(
+                    servicer.SubscribeRoutes,
+                    request_deserializer=scheduler_dot_v1_dot_admin__pb2.SubscribeRoutesRequest.FromString,
+                    response_serializer=scheduler_dot_v1_dot_admin__pb2.RouteTable.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -430,6 +447,33 @@ class SchedulerAdmin:
             '/loadmaster.scheduler.v1.SchedulerAdmin/SubscribeServerStatus',
             scheduler_dot_v1_dot_admin__pb2.SubscribeRequest.SerializeToString,
             scheduler_dot_v1_dot_admin__pb2.ServerStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubscribeRoutes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/loadmaster.scheduler.v1.SchedulerAdmin/SubscribeRoutes',
+            scheduler_dot_v1_dot_admin__pb2.SubscribeRoutesRequest.SerializeToString,
+            scheduler_dot_v1_dot_admin__pb2.RouteTable.FromString,
             options,
             channel_credentials,
             insecure,

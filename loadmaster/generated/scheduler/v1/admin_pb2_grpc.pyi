@@ -45,6 +45,8 @@ class SchedulerAdminStub:
     SchedulerStatus: _grpc.UnaryUnaryMultiCallable[_admin_pb2.SchedulerStatusRequest, _admin_pb2.SchedulerStatusResponse]
     SubscribeModelStatus: _grpc.UnaryStreamMultiCallable[_admin_pb2.SubscribeRequest, _admin_pb2.ModelStatusResponse]
     SubscribeServerStatus: _grpc.UnaryStreamMultiCallable[_admin_pb2.SubscribeRequest, _admin_pb2.ServerStatusResponse]
+    SubscribeRoutes: _grpc.UnaryStreamMultiCallable[_admin_pb2.SubscribeRoutesRequest, _admin_pb2.RouteTable]
+    """The route table for gateways: the full table first, then again after every change."""
 
 @_typing.type_check_only
 class SchedulerAdminAsyncStub(SchedulerAdminStub):
@@ -58,6 +60,8 @@ class SchedulerAdminAsyncStub(SchedulerAdminStub):
     SchedulerStatus: _aio.UnaryUnaryMultiCallable[_admin_pb2.SchedulerStatusRequest, _admin_pb2.SchedulerStatusResponse]  # type: ignore[assignment]
     SubscribeModelStatus: _aio.UnaryStreamMultiCallable[_admin_pb2.SubscribeRequest, _admin_pb2.ModelStatusResponse]  # type: ignore[assignment]
     SubscribeServerStatus: _aio.UnaryStreamMultiCallable[_admin_pb2.SubscribeRequest, _admin_pb2.ServerStatusResponse]  # type: ignore[assignment]
+    SubscribeRoutes: _aio.UnaryStreamMultiCallable[_admin_pb2.SubscribeRoutesRequest, _admin_pb2.RouteTable]  # type: ignore[assignment]
+    """The route table for gateways: the full table first, then again after every change."""
 
 class SchedulerAdminServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -122,5 +126,13 @@ class SchedulerAdminServicer(metaclass=_abc_1.ABCMeta):
         request: _admin_pb2.SubscribeRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_admin_pb2.ServerStatusResponse], _abc.AsyncIterator[_admin_pb2.ServerStatusResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def SubscribeRoutes(
+        self,
+        request: _admin_pb2.SubscribeRoutesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_admin_pb2.RouteTable], _abc.AsyncIterator[_admin_pb2.RouteTable]]:
+        """The route table for gateways: the full table first, then again after every change."""
 
 def add_SchedulerAdminServicer_to_server(servicer: SchedulerAdminServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
