@@ -11,15 +11,25 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from tests.integration.harness import ROOT, free_port, stop_process
+from tests.etcd_server import EtcdServer
+from tests.integration.harness import (
+    ROOT,
+    AgentProcess,
+    free_port,
+    http_json,
+    start_agent,
+    stop_process,
+)
 
 T = TypeVar("T")
+CAPS = "torch,python,huggingface"
 
 
 @dataclass
@@ -119,3 +129,171 @@ def wait_until(
     raise AssertionError(
         f"timed out after {timeout_s}s waiting for {what}; last: {last}\n{context()}"
     )
+
+
+class Cluster:
+    """etcd (unless `etcd=False`: then the scheduler keeps its state in memory), a scheduler
+    with a short heartbeat timeout, and agents added by name."""
+
+    def __init__(self, work: Path, models_dir: Path, etcd: bool = True) -> None:
+        self.work = work
+        self.iris = models_dir / "iris"
+        self.etcd: EtcdServer | None = None
+        store = "memory://"
+        if etcd:
+            (work / "etcd").mkdir(exist_ok=True)
+            self.etcd = EtcdServer(work / "etcd").start()
+            store = self.etcd.url
+        self.scheduler = new_scheduler(
+            work, store, "--heartbeat-interval", "0.3", "--heartbeat-timeout", "2"
+        ).start()
+        self.agents: dict[str, AgentProcess] = {}
+
+    def add_agent(self, name: str, memory: str, caps: str = CAPS) -> AgentProcess:
+        agent = start_agent(
+            self.work, None, "--scheduler", self.scheduler.agents, "--memory", memory,
+            capabilities=caps, name=name,
+        )  # fmt: skip
+        self.agents[name] = agent
+        wait_until(lambda: self.server(name).get("state") == "Ready", 30, f"{name} to register")
+        return agent
+
+    def load(self, name: str, memory: str, replicas: int, *extra: str) -> None:
+        spec = self.work / f"{name}.yaml"
+        lines = [
+            "apiVersion: loadmaster.io/v1alpha1",
+            "kind: Model",
+            f"metadata: {{name: {name}}}",
+            "spec:",
+            f"  storageUri: {self.iris}",
+            f"  memory: {memory}",
+            f"  replicas: {replicas}",
+            *(f"  {line}" for line in extra),
+        ]
+        spec.write_text("\n".join(lines) + "\n")
+        cli("model", "load", "-f", str(spec), scheduler=self.scheduler.admin)
+
+    def status(self, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = cli_json("model", "status", name, scheduler=self.scheduler.admin)
+        return result
+
+    def servers(self) -> dict[str, dict[str, Any]]:
+        listing = cli_json("server", "list", scheduler=self.scheduler.admin)
+        return {s["name"]: s for s in listing}
+
+    def server(self, name: str) -> dict[str, Any]:
+        return self.servers().get(name, {})
+
+    def settled(self, name: str, available: int, scheduling: str) -> dict[str, Any]:
+        """Wait until `name` has `available` Available replicas and the given scheduling."""
+
+        def probe() -> dict[str, Any] | None:
+            status = self.status(name)
+            done = status["availableReplicas"] == available and status["scheduling"] == scheduling
+            in_flight = any(r["state"] in ("LoadRequested", "Loading") for r in status["replicas"])
+            return status if done and not in_flight else None
+
+        return wait_until(probe, 60, f"{name}: {available} available, {scheduling}", self.logs)
+
+    def logs(self) -> str:
+        tail = "\n".join(self.scheduler.log().splitlines()[-30:])
+        return f"scheduler log tail:\n{tail}"
+
+    def close(self) -> None:
+        for agent in self.agents.values():
+            agent.stop()
+        self.scheduler.stop()
+        if self.etcd is not None:
+            self.etcd.stop()
+
+
+def servers_of(status: dict[str, Any]) -> list[str]:
+    return sorted(r["server"] for r in status["replicas"] if r["state"] == "Available")
+
+
+IRIS_REQUEST = json.dumps(
+    {"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}]}
+).encode()
+
+
+class Traffic:
+    """Sends `body` round-robin to `urls` from a thread until stopped; counts the failures.
+
+    "Keeps serving" is then a count a test asserts (zero failed requests), not an assumption.
+    """
+
+    def __init__(self, urls: list[str], body: bytes = IRIS_REQUEST) -> None:
+        self.urls = urls
+        self.body = body
+        self.ok = 0
+        self.failures: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> Traffic:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        i = 0
+        while not self._stop.is_set():
+            url = self.urls[i % len(self.urls)]
+            i += 1
+            try:
+                status, body = http_json("POST", url, self.body)
+            except OSError as exc:  # refused or reset: a failure the client saw
+                status, body = 0, str(exc)
+            if status == 200:
+                self.ok += 1
+            else:
+                self.failures.append(f"{url}: {status} {body}")
+
+
+@dataclass
+class GatewayProcess:
+    process: subprocess.Popen[bytes]
+    http_port: int
+    log_path: Path
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.http_port}{path}"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        stop_process(self.process)
+
+
+def start_gateway(work: Path, scheduler_admin: str) -> GatewayProcess:
+    """`loadmaster gateway` following the scheduler's routes; returns once it has a table."""
+    http_port, grpc_port = free_port(), free_port()
+    log_path = work / f"gateway-{http_port}.log"
+    command = [
+        sys.executable, "-m", "loadmaster.cli.main", "--log-format", "json", "gateway",
+        "--scheduler", scheduler_admin, "--http-port", str(http_port),
+        "--grpc-port", str(grpc_port),
+    ]  # fmt: skip
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
+    gateway = GatewayProcess(process, http_port, log_path)
+
+    def ready() -> bool:
+        if process.poll() is not None:
+            raise RuntimeError(f"gateway exited with {process.returncode}:\n{gateway.log()}")
+        try:
+            return http_json("GET", gateway.url("/v2/health/ready"))[0] == 200
+        except OSError:
+            return False
+
+    try:
+        wait_until(ready, 30, "the gateway to have a route table", gateway.log)
+    except BaseException:
+        gateway.stop()
+        raise
+    return gateway

@@ -14,84 +14,12 @@ from __future__ import annotations
 import signal
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.etcd_server import EtcdServer
-from tests.integration.cluster import cli, cli_json, new_scheduler, wait_until
-from tests.integration.harness import AgentProcess, start_agent
+from tests.integration.cluster import CAPS, Cluster, cli, cli_json, servers_of, wait_until
 
 Gi = 2**30
-CAPS = "torch,python,huggingface"
-
-
-class Cluster:
-    def __init__(self, work: Path, models_dir: Path) -> None:
-        self.work = work
-        self.iris = models_dir / "iris"
-        (work / "etcd").mkdir(exist_ok=True)
-        self.etcd = EtcdServer(work / "etcd").start()
-        self.scheduler = new_scheduler(
-            work, self.etcd.url, "--heartbeat-interval", "0.3", "--heartbeat-timeout", "2"
-        ).start()
-        self.agents: dict[str, AgentProcess] = {}
-
-    def add_agent(self, name: str, memory: str, caps: str = CAPS) -> AgentProcess:
-        agent = start_agent(
-            self.work, None, "--scheduler", self.scheduler.agents, "--memory", memory,
-            capabilities=caps, name=name,
-        )  # fmt: skip
-        self.agents[name] = agent
-        wait_until(lambda: self.server(name).get("state") == "Ready", 30, f"{name} to register")
-        return agent
-
-    def load(self, name: str, memory: str, replicas: int, *extra: str) -> None:
-        spec = self.work / f"{name}.yaml"
-        lines = [
-            "apiVersion: loadmaster.io/v1alpha1",
-            "kind: Model",
-            f"metadata: {{name: {name}}}",
-            "spec:",
-            f"  storageUri: {self.iris}",
-            f"  memory: {memory}",
-            f"  replicas: {replicas}",
-            *(f"  {line}" for line in extra),
-        ]
-        spec.write_text("\n".join(lines) + "\n")
-        cli("model", "load", "-f", str(spec), scheduler=self.scheduler.admin)
-
-    def status(self, name: str) -> dict[str, Any]:
-        result: dict[str, Any] = cli_json("model", "status", name, scheduler=self.scheduler.admin)
-        return result
-
-    def servers(self) -> dict[str, dict[str, Any]]:
-        listing = cli_json("server", "list", scheduler=self.scheduler.admin)
-        return {s["name"]: s for s in listing}
-
-    def server(self, name: str) -> dict[str, Any]:
-        return self.servers().get(name, {})
-
-    def settled(self, name: str, available: int, scheduling: str) -> dict[str, Any]:
-        """Wait until `name` has `available` Available replicas and the given scheduling."""
-
-        def probe() -> dict[str, Any] | None:
-            status = self.status(name)
-            done = status["availableReplicas"] == available and status["scheduling"] == scheduling
-            in_flight = any(r["state"] in ("LoadRequested", "Loading") for r in status["replicas"])
-            return status if done and not in_flight else None
-
-        return wait_until(probe, 60, f"{name}: {available} available, {scheduling}", self.logs)
-
-    def logs(self) -> str:
-        tail = "\n".join(self.scheduler.log().splitlines()[-30:])
-        return f"scheduler log tail:\n{tail}"
-
-    def close(self) -> None:
-        for agent in self.agents.values():
-            agent.stop()
-        self.scheduler.stop()
-        self.etcd.stop()
 
 
 @pytest.fixture(scope="module")
@@ -104,10 +32,6 @@ def cluster(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
         yield cluster
     finally:
         cluster.close()
-
-
-def servers_of(status: dict[str, Any]) -> list[str]:
-    return sorted(r["server"] for r in status["replicas"] if r["state"] == "Available")
 
 
 def test_capacity_runs_out_and_comes_back(cluster: Cluster) -> None:

@@ -9,53 +9,14 @@ from __future__ import annotations
 import json
 import shutil
 import signal
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.integration.cluster import wait_until
-from tests.integration.harness import AgentProcess, http_json
-from tests.integration.test_cluster_capacity import Cluster, servers_of
-
-IRIS_REQUEST = json.dumps(
-    {"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}]}
-).encode()
-
-
-class Traffic:
-    """Sends requests for `model` round-robin to agents until stopped; counts the failures."""
-
-    def __init__(self, agents: list[AgentProcess], model: str) -> None:
-        self.agents = agents
-        self.model = model
-        self.ok = 0
-        self.failures: list[str] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> Traffic:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=30)
-
-    def _run(self) -> None:
-        i = 0
-        while not self._stop.is_set():
-            agent = self.agents[i % len(self.agents)]
-            i += 1
-            status, body = http_json(
-                "POST", agent.url(f"/v2/models/{self.model}/infer"), IRIS_REQUEST
-            )
-            if status == 200:
-                self.ok += 1
-            else:
-                self.failures.append(f"{agent.http_port}: {status} {body}")
+from tests.integration.cluster import Cluster, Traffic, servers_of, wait_until
+from tests.integration.harness import AgentProcess
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +48,7 @@ def test_scheduler_kill_9_and_restart_reloads_nothing(cluster: Cluster) -> None:
     agents = [cluster.agents["a"], cluster.agents["b"]]
     loads_before = [loads_logged(a) for a in agents]
     assert loads_before == [1, 1]  # each agent loaded iris once, so a reload would show
-    with Traffic(agents, "iris") as traffic:
+    with Traffic([a.url("/v2/models/iris/infer") for a in agents]) as traffic:
         cluster.scheduler.kill()
         cluster.scheduler.start()
         status = cluster.settled("iris", 2, "Full")
@@ -104,7 +65,7 @@ def test_new_version_rolls_while_model_stays_available(cluster: Cluster) -> None
     agents = [cluster.agents["a"], cluster.agents["b"]]
     copy = cluster.work / "iris-v2"
     shutil.copytree(cluster.iris, copy, dirs_exist_ok=True)
-    with Traffic(agents, "iris") as traffic:
+    with Traffic([a.url("/v2/models/iris/infer") for a in agents]) as traffic:
         cluster.iris, original = copy, cluster.iris
         try:
             cluster.load("iris", "1Gi", 2)
