@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 
 from loadmaster import logs
 from loadmaster.cli.agent_cmd import add_agent
+from loadmaster.cli.gateway_cmd import add_gateway
 from loadmaster.cli.infer_cmd import add_infer
 from loadmaster.cli.model_cmd import add_model
 from loadmaster.cli.scheduler_cmd import add_scheduler
@@ -25,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     add_agent(sub)
     add_scheduler(sub)
+    add_gateway(sub)
     add_model(sub)
     add_server(sub)
     add_infer(sub)

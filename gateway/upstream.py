@@ -1,0 +1,113 @@
+"""The one HTTP client the gateway talks to agents with: pooled keep-alive connections.
+
+Bodies travel as bytes in both directions, never decoded or re-encoded: tritonclient's binary
+tensor extension only works when the body and `Inference-Header-Content-Length` arrive exactly
+as sent. Failures are split by when they happen, because that decides whether a retry is safe:
+before any response (`UpstreamUnreachable`: the agent never answered, try another replica) or
+after the response began (`UpstreamBroken`: the agent may have run the model; do not repeat it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import aiohttp
+from yarl import URL
+
+from gateway.routes import Endpoint
+
+KEEPALIVE_S = 30.0  # under aiohttp's server default (75 s), so the agent rarely closes first
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamResponse:
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+class UpstreamError(Exception):
+    """A replica failed to answer; `endpoint` says which, the message says how."""
+
+    def __init__(self, endpoint: Endpoint, message: str) -> None:
+        super().__init__(message)
+        self.endpoint = endpoint
+        self.message = message
+
+
+class UpstreamUnreachable(UpstreamError):
+    """Refused, reset or closed before any response: the request never reached a model."""
+
+
+class UpstreamBroken(UpstreamError):
+    """The response began but did not arrive whole (truncated body, protocol error)."""
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class Upstream:
+    """A pooled `ClientSession`, opened on first use (it must be made inside the event loop)."""
+
+    def __init__(self, connections_per_endpoint: int = 64) -> None:
+        self._per_endpoint = connections_per_endpoint
+        self._session: aiohttp.ClientSession | None = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(
+                limit=0,  # no cap across agents; the cap that matters is per agent
+                limit_per_host=self._per_endpoint,
+                keepalive_timeout=KEEPALIVE_S,
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                auto_decompress=False,  # bytes pass through as the agent sent them
+                skip_auto_headers=("Accept-Encoding", "Content-Type"),
+            )
+        return self._session
+
+    async def forward(
+        self,
+        endpoint: Endpoint,
+        method: str,
+        path_qs: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        timeout_s: float,
+    ) -> UpstreamResponse:
+        """Send one request to `endpoint`; a timeout raises `TimeoutError` unchanged."""
+        url = URL(f"http://{endpoint.http}{path_qs}", encoded=True)
+        timeout = aiohttp.ClientTimeout(total=timeout_s)
+        try:
+            response = await self._client().request(
+                method,
+                url,
+                data=body if body else None,
+                headers=dict(headers),
+                timeout=timeout,
+                allow_redirects=False,
+            )
+        except TimeoutError:
+            raise
+        except aiohttp.ClientConnectionError as exc:
+            raise UpstreamUnreachable(endpoint, _describe(exc)) from exc
+        except aiohttp.ClientError as exc:
+            raise UpstreamBroken(endpoint, _describe(exc)) from exc
+        try:
+            payload = await response.read()
+        except TimeoutError:
+            raise
+        except aiohttp.ClientError as exc:
+            raise UpstreamBroken(endpoint, _describe(exc)) from exc
+        finally:
+            response.release()
+        return UpstreamResponse(response.status, response.headers, payload)
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None

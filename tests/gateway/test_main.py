@@ -1,0 +1,118 @@
+"""The gateway process and its command: starts, follows, serves, and stops on request."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import urllib.request
+
+import grpc
+import pytest
+
+import gateway.main
+from gateway.config import GatewayConfig
+from loadmaster.cli.main import build_parser, main
+from loadmaster.generated.scheduler.v1 import admin_pb2_grpc
+from tests.gateway.fakes import (
+    WAIT_S,
+    FakeRoutes,
+    Script,
+    closed_port,
+    model_route,
+    table,
+    until,
+)
+
+
+def free_port() -> int:
+    return int(closed_port().rsplit(":", 1)[1])
+
+
+def get(url: str) -> tuple[int, dict[str, object]]:
+    try:
+        with urllib.request.urlopen(url, timeout=WAIT_S) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+async def test_serve_follows_the_scheduler_and_stops() -> None:
+    fake = FakeRoutes()
+    server = grpc.aio.server()
+    admin_pb2_grpc.add_SchedulerAdminServicer_to_server(fake, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    gate = asyncio.Event()
+    await fake.scripts.put(Script([table(1, model_route("iris"))], hold=True, gate=gate))
+    http_port = free_port()
+    config = GatewayConfig(name="gw-t", scheduler=f"127.0.0.1:{port}", http_port=http_port)
+    stop = asyncio.Event()
+    serving = asyncio.create_task(gateway.main.serve(config, stop))
+    base = f"http://127.0.0.1:{http_port}"
+    try:
+        await until(lambda: bool(fake.subscribers))
+        assert fake.subscribers == ["gw-t"]
+        assert await asyncio.to_thread(get, f"{base}/v2/health/ready") == (503, {"ready": False})
+        gate.set()
+        async with asyncio.timeout(WAIT_S):
+            status = 503
+            while status != 200:
+                status, _ = await asyncio.to_thread(get, f"{base}/v2/health/ready")
+        status, body = await asyncio.to_thread(get, f"{base}/v2/models/iris/ready")
+        assert status == 503 and body["ready"] is False  # known, with no replica
+    finally:
+        stop.set()
+        async with asyncio.timeout(WAIT_S):
+            await serving
+        await server.stop(grace=None)
+
+
+def test_gateway_command_builds_the_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[GatewayConfig] = []
+
+    def run(config: GatewayConfig) -> int:
+        seen.append(config)
+        return 0
+
+    monkeypatch.setattr(gateway.main, "run", run)
+    argv = ["gateway", "--name", "g2", "--scheduler", "sched:1", "--http-port", "0"]
+    assert main([*argv, "--host", "0.0.0.0", "--grpc-port", "9600", "--max-body", "1Mi"]) == 0
+    assert seen == [
+        GatewayConfig(
+            name="g2",
+            scheduler="sched:1",
+            host="0.0.0.0",
+            http_port=0,
+            grpc_port=9600,
+            max_body_bytes=1024 * 1024,
+        )
+    ]
+
+
+def test_gateway_command_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LOADMASTER_SCHEDULER", raising=False)
+    args = build_parser().parse_args(["gateway"])
+    assert (args.name, args.scheduler, args.http_port, args.max_body) == (
+        "gateway",
+        "127.0.0.1:9004",
+        9000,
+        64 * 1024 * 1024,
+    )
+    monkeypatch.setenv("LOADMASTER_SCHEDULER", "elsewhere:9004")
+    assert build_parser().parse_args(["gateway"]).scheduler == "elsewhere:9004"
+
+
+@pytest.mark.parametrize("flags", [["--http-port", "70000"], ["--max-body", "lots"]])
+def test_gateway_command_refuses_bad_flags(flags: list[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        build_parser().parse_args(["gateway", *flags])
+    assert exc.value.code == 2
+
+
+def test_config_refuses_nonsense() -> None:
+    with pytest.raises(ValueError, match="max_body_bytes"):
+        GatewayConfig(max_body_bytes=0)
+    with pytest.raises(ValueError, match="upstream_timeout_s"):
+        GatewayConfig(upstream_timeout_s=0)
+    assert isinstance(build_parser(), argparse.ArgumentParser)
