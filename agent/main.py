@@ -7,8 +7,6 @@ drains: the scheduler moves the replicas away while this agent still serves them
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import signal
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
@@ -23,17 +21,14 @@ from agent.metrics import AgentMetrics
 from agent.rest import RestApi, render_registry
 from agent.workers.pool import WorkerPool
 from loadmaster import logs
+from loadmaster.process import run_service, stop_on_signals
 
 log = logs.get_logger("agent")
 
 
 async def serve(config: AgentConfig, stop: asyncio.Event | None = None) -> None:
     """Run until `stop` is set (or SIGTERM/SIGINT arrives)."""
-    stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals(stop or asyncio.Event())
 
     registry = CollectorRegistry()
     metrics = AgentMetrics(registry)
@@ -80,11 +75,5 @@ async def serve(config: AgentConfig, stop: asyncio.Event | None = None) -> None:
 
 
 def run(config: AgentConfig) -> int:
-    try:
-        import uvloop
-
-        uvloop.install()
-    except ImportError:  # pragma: no cover - uvloop is a dependency; stay usable without it
-        pass
-    asyncio.run(serve(config))
+    run_service(serve(config))
     return 0

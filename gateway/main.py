@@ -8,8 +8,6 @@ needs to hold traffic back without restarting a gateway whose scheduler is slow 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import signal
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
@@ -22,17 +20,14 @@ from gateway.rest import GatewayRest
 from gateway.route_follower import RouteFollower
 from gateway.upstream import Upstream
 from loadmaster import logs
+from loadmaster.process import forget_signals, run_service, stop_on_signals
 
 log = logs.get_logger("gateway")
 
 
 async def serve(config: GatewayConfig, stop: asyncio.Event | None = None) -> None:
     """Run until `stop` is set (or SIGTERM/SIGINT arrives)."""
-    stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals(stop or asyncio.Event())
 
     registry = CollectorRegistry()
     metrics = GatewayMetrics(registry)
@@ -62,17 +57,9 @@ async def serve(config: GatewayConfig, stop: asyncio.Event | None = None) -> Non
         await follower.close()
         await runner.cleanup()
         await upstream.close()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.remove_signal_handler(sig)
+        forget_signals()
 
 
 def run(config: GatewayConfig) -> int:
-    try:
-        import uvloop
-
-        uvloop.install()
-    except ImportError:  # pragma: no cover - uvloop is a dependency; stay usable without it
-        pass
-    asyncio.run(serve(config))
+    run_service(serve(config))
     return 0

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
 
 import grpc
 from aiohttp import web
@@ -18,6 +17,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from loadmaster import logs
 from loadmaster.generated.agentapi.v1 import agent_pb2_grpc
 from loadmaster.generated.scheduler.v1 import admin_pb2_grpc
+from loadmaster.process import run_service, stop_on_signals
 from scheduler.admin_service import SchedulerAdminService
 from scheduler.agent_service import AgentControlService
 from scheduler.cluster import ClusterState
@@ -50,11 +50,7 @@ async def reconcile_forever(core: SchedulerCore, stop: asyncio.Event) -> None:
 
 async def serve(config: SchedulerConfig, stop: asyncio.Event | None = None) -> None:
     """Run until `stop` is set or SIGTERM/SIGINT arrives."""
-    stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals(stop or asyncio.Event())
 
     store = await open_store(config.store)
     state = await ClusterState.load(store)
@@ -113,7 +109,7 @@ async def _serve_metrics(
 
 def run(config: SchedulerConfig) -> int:
     try:
-        asyncio.run(serve(config))
+        run_service(serve(config))
     except Fatal:
         return 1
     except StoreError as exc:
