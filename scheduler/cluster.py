@@ -26,6 +26,7 @@ class ClusterState:
         self.replicas: dict[ReplicaId, ReplicaRecord] = {}
         self._revisions: dict[str, int] = {}
         self._lock = asyncio.Lock()
+        self.writes = 0  # how many changes were made: a pass that made none need not be announced
 
     @classmethod
     async def load(cls, store: Store) -> ClusterState:
@@ -107,6 +108,7 @@ class ClusterState:
             await self._write(keys.model_key(name))
 
     async def _write(self, key: str, record: object | None = None) -> None:
+        self.writes += 1
         async with self._lock:
             expected = self._revisions.get(key, MUST_NOT_EXIST)
             if record is None:

@@ -38,6 +38,7 @@ S = ReplicaState
 
 
 async def reconcile_pass(core: SchedulerCore) -> None:
+    writes, decisions = core.state.writes, dict(core.decisions)
     async with core.mutex:
         for name in core.liveness.expired():
             await lose_server(core, name)
@@ -52,7 +53,9 @@ async def reconcile_pass(core: SchedulerCore) -> None:
                 await _reconcile_model(core, model, fleet)
         await _acknowledge_drains(core)
         _update_metrics(core)
-    core.changes.bump()
+    # Subscribers recompute what they follow on every bump; a quiet pass wakes nobody.
+    if core.state.writes != writes or core.decisions != decisions:
+        core.changes.bump()
 
 
 def _grace_over(core: SchedulerCore) -> bool:

@@ -507,8 +507,22 @@ async def test_nothing_is_placed_without_servers_and_a_pass_is_idempotent() -> N
     assert await reconcile(rig) == []  # a LoadRequested replica is not ordered twice
 
 
-async def test_a_pass_bumps_the_change_generation() -> None:
+async def test_a_pass_that_changes_something_bumps_the_change_generation() -> None:
     rig = make_core()
+    await register(rig, "a", 4 * Gi)
+    await apply(rig, spec("m", 1 * Gi))
     before = rig.core.changes.generation
-    await reconcile(rig)
+    await reconcile(rig)  # orders a load: a replica record is written
     assert rig.core.changes.generation == before + 1
+
+
+async def test_a_quiet_pass_wakes_no_subscriber() -> None:
+    rig = make_core()
+    await register(rig, "a", 4 * Gi)
+    await apply(rig, spec("m", 1 * Gi))
+    await reconcile(rig)
+    await loaded(rig)
+    await reconcile(rig)
+    before = rig.core.changes.generation
+    await reconcile(rig)  # nothing left to do: subscribers would recompute for nothing
+    assert rig.core.changes.generation == before
