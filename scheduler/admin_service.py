@@ -14,11 +14,11 @@ import grpc
 
 from loadmaster import __version__, logs
 from loadmaster.generated.scheduler.v1 import admin_pb2 as pb
-from loadmaster.generated.scheduler.v1 import admin_pb2_grpc
 from loadmaster.resources import spec_from_proto
 from scheduler.core import SchedulerCore
+from scheduler.experiment_service import ExperimentAdmin
 from scheduler.model_admin import InvalidSpec, UnknownModel, apply_spec, request_unload
-from scheduler.routes import route_table
+from scheduler.routes import experiment_routes, route_table
 from scheduler.store import StoreError
 from scheduler.views import model_message, server_message, terminated_message
 
@@ -31,7 +31,9 @@ M = TypeVar("M", pb.ModelStatusResponse, pb.ServerStatusResponse)
 _RECHECK_S = 5.0
 
 
-class SchedulerAdminService(admin_pb2_grpc.SchedulerAdminServicer):
+class SchedulerAdminService(ExperimentAdmin):
+    """Models, servers and routes here; experiments come from `ExperimentAdmin`."""
+
     def __init__(self, core: SchedulerCore) -> None:
         self.core = core
 
@@ -121,14 +123,14 @@ class SchedulerAdminService(admin_pb2_grpc.SchedulerAdminServicer):
         """A full table first, then a new one whenever the routes change (not on every status
         change: a gateway only cares about where to send requests and why it cannot)."""
         log.info("gateway subscribed to routes", gateway=request.gateway or "(unnamed)")
-        sent: list[pb.ModelRoute] | None = None
+        sent: tuple[list[pb.ModelRoute], list[pb.ExperimentRoute]] | None = None
         generation, number = -1, 0
         while True:
             generation = await self.core.changes.wait_after(generation, _RECHECK_S)
-            models = route_table(self.core)
-            if models != sent:
-                sent, number = models, number + 1
-                yield pb.RouteTable(generation=number, models=models)
+            models, experiments = route_table(self.core), experiment_routes(self.core)
+            if (models, experiments) != sent:
+                sent, number = (models, experiments), number + 1
+                yield pb.RouteTable(generation=number, models=models, experiments=experiments)
 
     # ---- helpers -------------------------------------------------------------------------------
 

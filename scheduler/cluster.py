@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 
+from scheduler.experiment_records import ExperimentRecord, ExperimentUidRecord
 from scheduler.records import ModelRecord, ReplicaId, ReplicaRecord, ServerRecord, VersionRecord
 from scheduler.store import MUST_NOT_EXIST, Store, decode, encode, keys
 
@@ -24,6 +25,8 @@ class ClusterState:
         self.versions: dict[tuple[str, int], VersionRecord] = {}
         self.servers: dict[str, ServerRecord] = {}
         self.replicas: dict[ReplicaId, ReplicaRecord] = {}
+        self.experiments: dict[str, ExperimentRecord] = {}
+        self.last_experiment_uid = 0
         self._revisions: dict[str, int] = {}
         self._lock = asyncio.Lock()
         self.writes = 0  # how many changes were made: a pass that made none need not be announced
@@ -44,9 +47,16 @@ class ClusterState:
             elif keys.parse_replica_key(key) is not None:
                 record = decode(entry.value, ReplicaRecord)
                 state.replicas[record.id] = record
+            elif (experiment := keys.parse_experiment_key(key)) is not None:
+                state.experiments[experiment] = decode(entry.value, ExperimentRecord)
+            elif key == keys.EXPERIMENT_UID_KEY:
+                counter = decode(entry.value, ExperimentUidRecord).last
+                state.last_experiment_uid = max(state.last_experiment_uid, counter)
             else:
                 continue
             state._revisions[key] = entry.revision
+        uids = (e.uid for e in state.experiments.values())
+        state.last_experiment_uid = max(state.last_experiment_uid, *uids, 0)
         return state
 
     @property
@@ -106,6 +116,21 @@ class ClusterState:
             await self.delete_version(name, version)
         if self.models.pop(name, None) is not None:
             await self._write(keys.model_key(name))
+
+    async def new_experiment_uid(self) -> int:
+        """A uid no experiment had before; the counter is stored before the uid is used."""
+        self.last_experiment_uid += 1
+        uid = self.last_experiment_uid
+        await self._write(keys.EXPERIMENT_UID_KEY, ExperimentUidRecord(uid))
+        return uid
+
+    async def put_experiment(self, record: ExperimentRecord) -> None:
+        self.experiments[record.name] = record
+        await self._write(keys.experiment_key(record.name), record)
+
+    async def delete_experiment(self, name: str) -> None:
+        if self.experiments.pop(name, None) is not None:
+            await self._write(keys.experiment_key(name))
 
     async def _write(self, key: str, record: object | None = None) -> None:
         self.writes += 1

@@ -21,6 +21,7 @@ from loadmaster.resources import ModelSpec
 from scheduler.changes import Changes
 from scheduler.cluster import ClusterState
 from scheduler.config import SchedulerConfig
+from scheduler.experiment_traffic import TrafficLedger
 from scheduler.liveness import Clock, Liveness
 from scheduler.metrics import SchedulerMetrics
 from scheduler.orders import LoadOrder, OrderSink, UnloadOrder
@@ -49,6 +50,7 @@ class SchedulerCore:
         self.mutex = asyncio.Lock()
         self.decisions: dict[str, PlacementDecision] = {}
         self.drain_acks: dict[str, tuple[str, ...]] = {}
+        self.traffic = TrafficLedger()  # experiment counts from gateways; in memory only
         self.started_at = clock()
         self.started_at_unix = time.time()
         self.in_grace = True

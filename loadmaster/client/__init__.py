@@ -5,24 +5,29 @@ from loadmaster.client.admin import (
     ENV_SCHEDULER,
     AdminClient,
     AdminError,
+    ExperimentWaitTimeout,
     InvalidSpec,
     NotFound,
+    SpecConflict,
     Unreachable,
     WaitFailed,
     WaitTimeout,
 )
-from loadmaster.client.views import model_status_json, server_json
+from loadmaster.client.views import experiment_status_json, model_status_json, server_json
 
 __all__ = [
     "DEFAULT_SCHEDULER",
     "ENV_SCHEDULER",
     "AdminClient",
     "AdminError",
+    "ExperimentWaitTimeout",
     "InvalidSpec",
     "NotFound",
+    "SpecConflict",
     "Unreachable",
     "WaitFailed",
     "WaitTimeout",
+    "experiment_status_json",
     "model_status_json",
     "server_json",
 ]

@@ -1,96 +1,45 @@
 """AdminClient: the scheduler's admin API as plain blocking calls, for the CLI and scripts.
 
-gRPC errors never leave this module raw: they become `AdminError`s whose class says what the
-caller can do about them (`NotFound`, `InvalidSpec`, `Unreachable`) and whose message is fit to
-print. Waiting for a state uses the status subscription rather than polling, so a wait ends the
-moment the scheduler reports the change and costs one stream instead of a request per tick.
+Failed calls raise `AdminError`s (`loadmaster.client.errors`) whose class says what the caller
+can do about them and whose message is fit to print; the channel and that translation live in
+`AdminChannel`, the experiment calls in `ExperimentCalls`. Waiting for a state uses the status
+subscription rather than polling, so a wait ends the moment the scheduler reports the change
+and costs one stream instead of a request per tick.
 """
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Generator
-from types import TracebackType
-from typing import Self, TypeVar
 
 import grpc
 
-from loadmaster.generated.scheduler.v1 import admin_pb2, admin_pb2_grpc
+from loadmaster.client.channel import DEFAULT_SCHEDULER, ENV_SCHEDULER
+from loadmaster.client.errors import (
+    AdminError,
+    ExperimentWaitTimeout,
+    InvalidSpec,
+    ModelStatus,
+    NotFound,
+    SpecConflict,
+    Unreachable,
+    WaitFailed,
+    WaitTimeout,
+)
+from loadmaster.client.experiments import ExperimentCalls
+from loadmaster.generated.scheduler.v1 import admin_pb2
 from loadmaster.model_state import ModelState
 from loadmaster.resources import ModelSpec, check_spec, spec_to_proto
 
-ENV_SCHEDULER = "LOADMASTER_SCHEDULER"
-DEFAULT_SCHEDULER = "127.0.0.1:9004"
-
-ModelStatus = admin_pb2.ModelStatusResponse
 ServerStatus = admin_pb2.ServerStatusResponse
-_Request = TypeVar("_Request")
-_Reply = TypeVar("_Reply")
 
 
-class AdminError(Exception):
-    """A failed admin call: `code` is the gRPC status name, `message` the text to show."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-class NotFound(AdminError):
-    """No model or server by that name."""
-
-
-class InvalidSpec(AdminError):
-    """The spec breaks a rule; `message` names the fields."""
-
-
-class Unreachable(AdminError):
-    """No scheduler answered at the address."""
-
-
-class WaitTimeout(AdminError):
-    """The wanted state did not come in time; `last` is the last status seen, if any."""
-
-    def __init__(self, message: str, last: ModelStatus | None) -> None:
-        super().__init__("DEADLINE_EXCEEDED", message)
-        self.last = last
-
-
-class WaitFailed(WaitTimeout):
-    """The model reached `ModelFailed` while another state was awaited: waiting longer would
-    not help, since a failed version needs its spec applied again."""
-
-
-class AdminClient:
-    """One insecure channel to the scheduler; use as a context manager or call `close`.
+class AdminClient(ExperimentCalls):
+    """Every admin call as a blocking method; use as a context manager or call `close`.
 
     `timeout_s` bounds every unary call. The channel connects lazily, so constructing a client
     never fails; the first call to an absent scheduler raises `Unreachable`.
     """
-
-    def __init__(self, address: str, timeout_s: float = 10.0) -> None:
-        self.address = address
-        self.timeout_s = timeout_s
-        self._channel = grpc.insecure_channel(address)
-        self._stub = admin_pb2_grpc.SchedulerAdminStub(self._channel)
-        # Set by the first answer: a deadline before it means no scheduler is listening.
-        self._connected = threading.Event()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self._channel.close()
 
     def load_model(self, spec: ModelSpec) -> admin_pb2.LoadModelResponse:
         """Store `spec`, checked here first with the scheduler's own rules."""
@@ -178,35 +127,22 @@ class AdminClient:
             "UNAVAILABLE", f"the scheduler at {self.address} ended the status stream early"
         )
 
-    def _call(
-        self, method: grpc.UnaryUnaryMultiCallable[_Request, _Reply], request: _Request
-    ) -> _Reply:
-        try:
-            reply = method(request, timeout=self.timeout_s)
-        except grpc.RpcError as exc:
-            raise self._error(exc) from None
-        self._connected.set()
-        return reply
-
-    def _error(self, exc: grpc.RpcError) -> AdminError:
-        code = exc.code()
-        details = exc.details() or code.name.lower()
-        if code is grpc.StatusCode.NOT_FOUND:
-            return NotFound(code.name, details)
-        if code is grpc.StatusCode.INVALID_ARGUMENT:
-            return InvalidSpec(code.name, details)
-        connect_timeout = code is grpc.StatusCode.DEADLINE_EXCEEDED and not self._connected.is_set()
-        if code is grpc.StatusCode.UNAVAILABLE or connect_timeout:
-            return Unreachable(
-                code.name,
-                f"cannot reach the scheduler at {self.address} ({details}): is `loadmaster "
-                f"scheduler` running? set --scheduler or {ENV_SCHEDULER}",
-            )
-        if code is grpc.StatusCode.DEADLINE_EXCEEDED:
-            details = f"the scheduler at {self.address} did not answer within {self.timeout_s:g}s"
-        return AdminError(code.name, details)
-
 
 def _fail_fast(name: str, wanted: str, status: ModelStatus) -> None:
     if status.state == ModelState.FAILED and wanted != ModelState.FAILED:
         raise WaitFailed(f"model {name} is {status.state}: {status.reason}", status)
+
+
+__all__ = [
+    "DEFAULT_SCHEDULER",
+    "ENV_SCHEDULER",
+    "AdminClient",
+    "AdminError",
+    "ExperimentWaitTimeout",
+    "InvalidSpec",
+    "NotFound",
+    "SpecConflict",
+    "Unreachable",
+    "WaitFailed",
+    "WaitTimeout",
+]

@@ -51,3 +51,35 @@ def server_json(resp: admin_pb2.ServerStatusResponse) -> JsonDict:
         "freeMemory": format_memory(resp.free_memory_bytes),
         "models": [{"model": r.model, "version": r.version, "state": r.state} for r in resp.loaded],
     }
+
+
+def experiment_status_json(resp: admin_pb2.ExperimentStatusResponse) -> JsonDict:
+    """`mirror` is null without one; shares are fractions (0.5), not percentages."""
+    spec = resp.spec
+    mirror: JsonDict | None = None
+    if resp.HasField("mirror"):
+        fields = _candidate_json(resp.mirror)
+        del fields["weight"]
+        mirror = {"model": fields.pop("model"), "percent": spec.mirror.percent, **fields}
+    return {
+        "name": resp.name,
+        "uid": resp.uid,
+        "state": resp.state,
+        "reason": resp.reason,
+        "default": spec.default_model,
+        "totalRequests": resp.total_requests,
+        "candidates": [_candidate_json(c) for c in resp.candidates],
+        "mirror": mirror,
+    }
+
+
+def _candidate_json(c: admin_pb2.CandidateStatus) -> JsonDict:
+    return {
+        "model": c.model,
+        "weight": c.weight,
+        "modelState": c.model_state,
+        "ready": c.ready,
+        "requests": c.requests,
+        "expectedShare": c.expected_share,
+        "observedShare": c.observed_share,
+    }

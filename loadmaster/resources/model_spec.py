@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from loadmaster.generated.scheduler.v1 import admin_pb2
+from loadmaster.resources.names import name_problem
 
 Parameters = tuple[tuple[str, str], ...]
 
@@ -56,13 +57,8 @@ def check_spec(spec: ModelSpec) -> list[str]:
     the CLI gets the same messages.
     """
     problems: list[str] = []
-    if not spec.name:
-        problems.append("metadata.name: must not be empty")
-    elif not _valid_name(spec.name):
-        problems.append(
-            f"metadata.name: {spec.name!r} is not a valid name: use letters, digits, '_', '.', "
-            "'-' (at most 128), starting with a letter or digit"
-        )
+    if (bad_name := name_problem("metadata.name", spec.name)) is not None:
+        problems.append(bad_name)
     if not spec.storage_uri:
         problems.append("spec.storageUri: must not be empty")
     if spec.replicas < 0:
@@ -90,12 +86,6 @@ def check_spec(spec: ModelSpec) -> list[str]:
         if not requirement or requirement.strip() != requirement:
             problems.append(f"spec.requirements: {requirement!r} is not a capability name")
     return problems
-
-
-def _valid_name(name: str) -> bool:
-    if len(name) > 128 or not name[0].isascii() or not name[0].isalnum():
-        return False
-    return all(c.isascii() and (c.isalnum() or c in "_.-") for c in name)
 
 
 def spec_to_proto(spec: ModelSpec) -> admin_pb2.ModelSpec:

@@ -4,13 +4,15 @@
     models/<name>/versions/<n>            the spec of version n (n >= 1)
     servers/<name>                        a server's registration, as observed
     replicas/<model>/<version>/<server>   one replica's observed state
+    experiments/<name>                    an experiment's spec and uid
+    counters/experiment-uid               the last experiment uid handed out
 
-Desired state (models) and observed state (servers, replicas) sit under separate prefixes so
-each can be listed and watched on its own. Builders validate names, because a name holding "/"
-would silently move a record into another record's place; parsers return None for keys of
-another shape, so a listing of ``models/`` can tell a model from one of its versions. Listing
-order is by key, so version numbers sort as text ("10" before "2"): sort numerically after
-parsing.
+Desired state (models, experiments) and observed state (servers, replicas) sit under separate
+prefixes so each can be listed and watched on its own. Builders validate names, because a name
+holding "/" would silently move a record into another record's place; parsers return None for
+keys of another shape, so a listing of ``models/`` can tell a model from one of its versions.
+Listing order is by key, so version numbers sort as text ("10" before "2"): sort numerically
+after parsing.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from dataclasses import dataclass
 MODELS = "models/"
 SERVERS = "servers/"
 REPLICAS = "replicas/"
+EXPERIMENTS = "experiments/"
+EXPERIMENT_UID_KEY = "counters/experiment-uid"
 _VERSIONS = "versions"
 
 
@@ -71,6 +75,15 @@ def replica_prefix(model: str | None = None, version: int | None = None) -> str:
 
 def replica_key(model: str, version: int, server: str) -> str:
     return f"{replica_prefix(model, version)}{check_name(server)}"
+
+
+def experiment_key(name: str) -> str:
+    return f"{EXPERIMENTS}{check_name(name)}"
+
+
+def parse_experiment_key(key: str) -> str | None:
+    parts = _segments(key, EXPERIMENTS, 1)
+    return parts[0] if parts else None
 
 
 def parse_model_key(key: str) -> str | None:

@@ -52,4 +52,47 @@ def test_control_plane_packages() -> None:
     assert {m.name for m in admin.methods} == {
         "LoadModel", "UnloadModel", "ModelStatus", "ListModels", "ServerStatus", "ListServers",
         "SchedulerStatus", "SubscribeModelStatus", "SubscribeServerStatus", "SubscribeRoutes",
+        "StartExperiment", "StopExperiment", "ExperimentStatus", "ListExperiments",
+        "ReportTraffic",
     }  # fmt: skip
+    report = admin.methods_by_name["ReportTraffic"]
+    assert (report.input_type.name, report.output_type.name) == (
+        "TrafficReport",
+        "TrafficReportResponse",
+    )
+
+
+# The experiment contract gateways are built against (docs/experiments.md): numbers are fixed.
+EXPERIMENT_FIELDS = [
+    ("ExperimentCandidate", {"model": 1, "weight": 2}),
+    ("ExperimentMirror", {"model": 1, "percent": 2}),
+    ("ExperimentSpec", {"name": 1, "default_model": 2, "candidates": 3, "mirror": 4}),
+    ("StartExperimentRequest", {"spec": 1}),
+    ("StartExperimentResponse", {"name": 1, "uid": 2, "changed": 3}),
+    ("StopExperimentRequest", {"name": 1}),
+    ("ExperimentStatusRequest", {"name": 1}),
+    (
+        "CandidateStatus",
+        {"model": 1, "weight": 2, "model_state": 3, "ready": 4, "requests": 5,
+         "observed_share": 6, "expected_share": 7},
+    ),
+    (
+        "ExperimentStatusResponse",
+        {"name": 1, "uid": 2, "state": 3, "reason": 4, "spec": 5, "candidates": 6, "mirror": 7,
+         "total_requests": 8},
+    ),
+    ("ListExperimentsResponse", {"experiments": 1}),
+    ("ExperimentRoute", {"spec": 1, "uid": 2}),
+    ("RouteTable", {"generation": 1, "models": 2, "experiments": 3}),
+    ("ExperimentTraffic", {"experiment": 1, "uid": 2, "model": 3, "requests": 4, "mirror": 5}),
+    ("TrafficReport", {"gateway": 1, "instance": 2, "traffic": 3}),
+    ("TrafficReportResponse", {}),
+    ("StopExperimentResponse", {}),
+    ("ListExperimentsRequest", {}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("message", "fields"), EXPERIMENT_FIELDS)
+def test_experiment_contract(message: str, fields: dict[str, int]) -> None:
+    descriptor = admin_pb2.DESCRIPTOR.message_types_by_name[message]
+    assert {f.name: f.number for f in descriptor.fields} == fields

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from prometheus_client import CollectorRegistry
 
 from loadmaster.replica_state import ReplicaState
-from loadmaster.resources import ModelSpec
+from loadmaster.resources import ExperimentCandidate, ExperimentMirror, ExperimentSpec, ModelSpec
 from scheduler import agent_events
 from scheduler.cluster import ClusterState
 from scheduler.config import SchedulerConfig
@@ -169,6 +169,21 @@ def spec(
         parameters=tuple(parameters),
         gpu_memory_bytes=gpu_memory,
         instances=instances,
+    )
+
+
+def experiment(
+    name: str,
+    *candidates: tuple[str, int],
+    default: str = "",
+    mirror: tuple[str, int] | None = None,
+) -> ExperimentSpec:
+    """`experiment("ab", ("a", 50), ("b", 50), mirror=("m", 20))`."""
+    return ExperimentSpec(
+        name=name,
+        candidates=tuple(ExperimentCandidate(m, w) for m, w in candidates),
+        default_model=default,
+        mirror=ExperimentMirror(*mirror) if mirror is not None else None,
     )
 
 

@@ -1,9 +1,11 @@
 """Stand-ins for the scheduler's admin API and an agent's OIP REST endpoint, on loopback.
 
-The fake scheduler keeps models in a dict and answers with the real status codes (NOT_FOUND,
-INVALID_ARGUMENT), so the CLI is driven through real gRPC and HTTP without any of the
-scheduler's machinery. Tests change a model's state with `set_state`, which also feeds the
-status subscriptions, as the real scheduler does on every change.
+The fake scheduler keeps models and experiments in dicts and answers with the real status
+codes (NOT_FOUND, INVALID_ARGUMENT, FAILED_PRECONDITION), so the CLI is driven through real
+gRPC and HTTP without any of the scheduler's machinery. Tests change a model's state with
+`set_state`, which also feeds the status subscriptions, as the real scheduler does on every
+change. An experiment's status is derived from the fake's models the way the scheduler derives
+it (ready when every model it names is ModelAvailable), with the traffic counts last reported.
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ class FakeScheduler(admin_pb2_grpc.SchedulerAdminServicer):
         self.models: dict[str, admin_pb2.ModelStatusResponse] = {}
         self.servers: dict[str, admin_pb2.ServerStatusResponse] = {}
         self.unloaded: list[str] = []
+        self.experiments: dict[str, tuple[admin_pb2.ExperimentSpec, int]] = {}
+        self.traffic: dict[tuple[str, str, str, int, str, bool], int] = {}
+        self._uids = 0
         self._changed = threading.Condition()
         self._generation = 0
 
@@ -134,6 +139,93 @@ class FakeScheduler(admin_pb2_grpc.SchedulerAdminServicer):
         self, request: admin_pb2.SubscribeRoutesRequest, context: grpc.ServicerContext
     ) -> Iterator[admin_pb2.RouteTable]:
         context.abort(grpc.StatusCode.UNIMPLEMENTED, "the CLI does not follow routes")
+
+    def StartExperiment(
+        self, request: admin_pb2.StartExperimentRequest, context: grpc.ServicerContext
+    ) -> admin_pb2.StartExperimentResponse:
+        spec = request.spec
+        with self._changed:
+            old = self.experiments.get(spec.name)
+            if old is not None and old[0] == spec:
+                return admin_pb2.StartExperimentResponse(name=spec.name, uid=old[1])
+            for name, (other, _) in self.experiments.items():
+                taken = other.default_model == spec.default_model and name != spec.name
+                if spec.default_model and taken:
+                    context.abort(
+                        grpc.StatusCode.FAILED_PRECONDITION,
+                        f"spec.default: model {spec.default_model!r} is already taken over by "
+                        f"experiment {name!r}",
+                    )
+            self._uids += 1
+            self.experiments[spec.name] = (spec, self._uids)
+        return admin_pb2.StartExperimentResponse(name=spec.name, uid=self._uids, changed=True)
+
+    def StopExperiment(
+        self, request: admin_pb2.StopExperimentRequest, context: grpc.ServicerContext
+    ) -> admin_pb2.StopExperimentResponse:
+        if self.experiments.pop(request.name, None) is None:
+            context.abort(grpc.StatusCode.NOT_FOUND, f"experiment '{request.name}' not found")
+        return admin_pb2.StopExperimentResponse()
+
+    def ExperimentStatus(
+        self, request: admin_pb2.ExperimentStatusRequest, context: grpc.ServicerContext
+    ) -> admin_pb2.ExperimentStatusResponse:
+        if request.name not in self.experiments:
+            context.abort(grpc.StatusCode.NOT_FOUND, f"experiment '{request.name}' not found")
+        return self._experiment(request.name)
+
+    def ListExperiments(
+        self, request: admin_pb2.ListExperimentsRequest, context: grpc.ServicerContext
+    ) -> admin_pb2.ListExperimentsResponse:
+        return admin_pb2.ListExperimentsResponse(
+            experiments=[self._experiment(name) for name in self.experiments]
+        )
+
+    def ReportTraffic(
+        self, request: admin_pb2.TrafficReport, context: grpc.ServicerContext
+    ) -> admin_pb2.TrafficReportResponse:
+        for line in request.traffic:
+            key = (request.gateway, request.instance, line.experiment, line.uid, line.model)
+            self.traffic[(*key, line.mirror)] = line.requests
+        return admin_pb2.TrafficReportResponse()
+
+    def _experiment(self, name: str) -> admin_pb2.ExperimentStatusResponse:
+        """Derived as the scheduler derives it, from the fake's models and reported counts."""
+        spec, uid = self.experiments[name]
+        mine = {
+            (model, mirror): requests
+            for (_, _, experiment, at, model, mirror), requests in self.traffic.items()
+            if experiment == name and at == uid
+        }
+        total = sum(r for (_, mirror), r in mine.items() if not mirror)
+        weights = sum(c.weight for c in spec.candidates)
+
+        def candidate(model: str, weight: int, mirror: bool) -> admin_pb2.CandidateStatus:
+            status = self.models.get(model)
+            requests = mine.get((model, mirror), 0)
+            expected = spec.mirror.percent / 100 if mirror else weight / weights
+            return admin_pb2.CandidateStatus(
+                model=model,
+                weight=weight,
+                model_state=status.state if status is not None else "",
+                ready=status is not None and status.state == "ModelAvailable",
+                requests=requests,
+                observed_share=requests / total if total else 0.0,
+                expected_share=expected,
+            )
+
+        candidates = [candidate(c.model, c.weight, False) for c in spec.candidates]
+        everyone = list(candidates)
+        out = admin_pb2.ExperimentStatusResponse(
+            name=name, uid=uid, spec=spec, candidates=candidates, total_requests=total
+        )
+        if spec.HasField("mirror"):
+            out.mirror.CopyFrom(candidate(spec.mirror.model, 0, True))
+            everyone.append(out.mirror)
+        waiting = [c.model for c in everyone if not c.ready]
+        out.state = "ExperimentWaiting" if waiting else "ExperimentReady"
+        out.reason = "not ready: " + ", ".join(waiting) if waiting else ""
+        return out
 
     def _model(self, name: str, context: grpc.ServicerContext) -> admin_pb2.ModelStatusResponse:
         status = self.models.get(name)

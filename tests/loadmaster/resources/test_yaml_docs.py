@@ -178,8 +178,11 @@ ERRORS = [
     ),
     pytest.param(
         _doc(head="apiVersion: loadmaster.io/v1alpha1\nkind: Experiment\n"),
-        ["f.yaml: document 1 (Experiment m): kind Experiment is not supported by this release"],
-        id="experiment",
+        [
+            "f.yaml: document 1 (Experiment m): kind Experiment is not a model: start "
+            "experiments with `loadmaster experiment start -f FILE`"
+        ],
+        id="experiment-is-not-a-model",
     ),
     pytest.param(
         _doc(head="apiVersion: loadmaster.io/v1alpha1\nkind: Deployment\n"),

@@ -613,19 +613,439 @@ class RouteTable(_message.Message):
 
     GENERATION_FIELD_NUMBER: _builtins.int
     MODELS_FIELD_NUMBER: _builtins.int
+    EXPERIMENTS_FIELD_NUMBER: _builtins.int
     generation: _builtins.int
     @_builtins.property
     def models(self) -> _containers.RepeatedCompositeFieldContainer[Global___ModelRoute]: ...
+    @_builtins.property
+    def experiments(self) -> _containers.RepeatedCompositeFieldContainer[Global___ExperimentRoute]: ...
     def __init__(
         self,
         *,
         generation: _builtins.int = ...,
         models: _abc.Iterable[Global___ModelRoute] | None = ...,
+        experiments: _abc.Iterable[Global___ExperimentRoute] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["generation", b"generation", "models", b"models"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["experiments", b"experiments", "generation", b"generation", "models", b"models"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RouteTable: _TypeAlias = RouteTable  # noqa: Y015
+
+@_typing.final
+class ExperimentCandidate(_message.Message):
+    """---- experiments ----------------------------------------------------------------------------"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODEL_FIELD_NUMBER: _builtins.int
+    WEIGHT_FIELD_NUMBER: _builtins.int
+    model: _builtins.str
+    weight: _builtins.int
+    """at least 1; a candidate's share is weight / sum of weights"""
+    def __init__(
+        self,
+        *,
+        model: _builtins.str = ...,
+        weight: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["model", b"model", "weight", b"weight"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExperimentCandidate: _TypeAlias = ExperimentCandidate  # noqa: Y015
+
+@_typing.final
+class ExperimentMirror(_message.Message):
+    """A copy of `percent`% of the experiment's requests goes to `model`; its answers are dropped."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODEL_FIELD_NUMBER: _builtins.int
+    PERCENT_FIELD_NUMBER: _builtins.int
+    model: _builtins.str
+    percent: _builtins.int
+    """1..100"""
+    def __init__(
+        self,
+        *,
+        model: _builtins.str = ...,
+        percent: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["model", b"model", "percent", b"percent"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExperimentMirror: _TypeAlias = ExperimentMirror  # noqa: Y015
+
+@_typing.final
+class ExperimentSpec(_message.Message):
+    """An Experiment resource's spec (fields as in Seldon Core v2). `default_model`, when set, is
+    one of the candidates: requests for that model name are split by the experiment.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    DEFAULT_MODEL_FIELD_NUMBER: _builtins.int
+    CANDIDATES_FIELD_NUMBER: _builtins.int
+    MIRROR_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    default_model: _builtins.str
+    @_builtins.property
+    def candidates(self) -> _containers.RepeatedCompositeFieldContainer[Global___ExperimentCandidate]: ...
+    @_builtins.property
+    def mirror(self) -> Global___ExperimentMirror: ...
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        default_model: _builtins.str = ...,
+        candidates: _abc.Iterable[Global___ExperimentCandidate] | None = ...,
+        mirror: Global___ExperimentMirror | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["mirror", b"mirror"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["candidates", b"candidates", "default_model", b"default_model", "mirror", b"mirror", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExperimentSpec: _TypeAlias = ExperimentSpec  # noqa: Y015
+
+@_typing.final
+class StartExperimentRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SPEC_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def spec(self) -> Global___ExperimentSpec: ...
+    def __init__(
+        self,
+        *,
+        spec: Global___ExperimentSpec | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["spec", b"spec"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["spec", b"spec"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StartExperimentRequest: _TypeAlias = StartExperimentRequest  # noqa: Y015
+
+@_typing.final
+class StartExperimentResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    UID_FIELD_NUMBER: _builtins.int
+    CHANGED_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    uid: _builtins.int
+    """new on every start or change; equal when the stored spec was identical"""
+    changed: _builtins.bool
+    """false when the stored spec was identical"""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        uid: _builtins.int = ...,
+        changed: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["changed", b"changed", "name", b"name", "uid", b"uid"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StartExperimentResponse: _TypeAlias = StartExperimentResponse  # noqa: Y015
+
+@_typing.final
+class StopExperimentRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StopExperimentRequest: _TypeAlias = StopExperimentRequest  # noqa: Y015
+
+@_typing.final
+class StopExperimentResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StopExperimentResponse: _TypeAlias = StopExperimentResponse  # noqa: Y015
+
+@_typing.final
+class ExperimentStatusRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExperimentStatusRequest: _TypeAlias = ExperimentStatusRequest  # noqa: Y015
+
+@_typing.final
+class CandidateStatus(_message.Message):
+    """One candidate (or the mirror) of an experiment: its model's state and the traffic it got."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODEL_FIELD_NUMBER: _builtins.int
+    WEIGHT_FIELD_NUMBER: _builtins.int
+    MODEL_STATE_FIELD_NUMBER: _builtins.int
+    READY_FIELD_NUMBER: _builtins.int
+    REQUESTS_FIELD_NUMBER: _builtins.int
+    OBSERVED_SHARE_FIELD_NUMBER: _builtins.int
+    EXPECTED_SHARE_FIELD_NUMBER: _builtins.int
+    model: _builtins.str
+    weight: _builtins.int
+    """0 for the mirror"""
+    model_state: _builtins.str
+    """ModelAvailable, ...; empty when no such model is loaded"""
+    ready: _builtins.bool
+    """at least one Available replica"""
+    requests: _builtins.int
+    """summed over every gateway (the mirror: copies sent)"""
+    observed_share: _builtins.float
+    """requests / the candidates' requests; 0 when there were none"""
+    expected_share: _builtins.float
+    """weight / sum of weights (the mirror: percent / 100)"""
+    def __init__(
+        self,
+        *,
+        model: _builtins.str = ...,
+        weight: _builtins.int = ...,
+        model_state: _builtins.str = ...,
+        ready: _builtins.bool = ...,
+        requests: _builtins.int = ...,
+        observed_share: _builtins.float = ...,
+        expected_share: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expected_share", b"expected_share", "model", b"model", "model_state", b"model_state", "observed_share", b"observed_share", "ready", b"ready", "requests", b"requests", "weight", b"weight"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CandidateStatus: _TypeAlias = CandidateStatus  # noqa: Y015
+
+@_typing.final
+class ExperimentStatusResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    UID_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    SPEC_FIELD_NUMBER: _builtins.int
+    CANDIDATES_FIELD_NUMBER: _builtins.int
+    MIRROR_FIELD_NUMBER: _builtins.int
+    TOTAL_REQUESTS_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    uid: _builtins.int
+    state: _builtins.str
+    """ExperimentReady, ExperimentWaiting"""
+    reason: _builtins.str
+    """which models are missing or not ready"""
+    total_requests: _builtins.int
+    """the candidates' requests (mirrored copies not included)"""
+    @_builtins.property
+    def spec(self) -> Global___ExperimentSpec: ...
+    @_builtins.property
+    def candidates(self) -> _containers.RepeatedCompositeFieldContainer[Global___CandidateStatus]: ...
+    @_builtins.property
+    def mirror(self) -> Global___CandidateStatus: ...
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        uid: _builtins.int = ...,
+        state: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        spec: Global___ExperimentSpec | None = ...,
+        candidates: _abc.Iterable[Global___CandidateStatus] | None = ...,
+        mirror: Global___CandidateStatus | None = ...,
+        total_requests: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["mirror", b"mirror", "spec", b"spec"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["candidates", b"candidates", "mirror", b"mirror", "name", b"name", "reason", b"reason", "spec", b"spec", "state", b"state", "total_requests", b"total_requests", "uid", b"uid"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExperimentStatusResponse: _TypeAlias = ExperimentStatusResponse  # noqa: Y015
+
+@_typing.final
+class ListExperimentsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListExperimentsRequest: _TypeAlias = ListExperimentsRequest  # noqa: Y015
+
+@_typing.final
+class ListExperimentsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXPERIMENTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def experiments(self) -> _containers.RepeatedCompositeFieldContainer[Global___ExperimentStatusResponse]: ...
+    def __init__(
+        self,
+        *,
+        experiments: _abc.Iterable[Global___ExperimentStatusResponse] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["experiments", b"experiments"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListExperimentsResponse: _TypeAlias = ListExperimentsResponse  # noqa: Y015
+
+@_typing.final
+class ExperimentRoute(_message.Message):
+    """One experiment as gateways route it; uid changes every time the experiment is (re)started or changed."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SPEC_FIELD_NUMBER: _builtins.int
+    UID_FIELD_NUMBER: _builtins.int
+    uid: _builtins.int
+    @_builtins.property
+    def spec(self) -> Global___ExperimentSpec: ...
+    def __init__(
+        self,
+        *,
+        spec: Global___ExperimentSpec | None = ...,
+        uid: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["spec", b"spec"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["spec", b"spec", "uid", b"uid"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExperimentRoute: _TypeAlias = ExperimentRoute  # noqa: Y015
+
+@_typing.final
+class ExperimentTraffic(_message.Message):
+    """Requests one gateway instance sent to one model of one experiment uid, counted from when
+    that instance started routing that uid (cumulative, never reset while the uid lasts).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXPERIMENT_FIELD_NUMBER: _builtins.int
+    UID_FIELD_NUMBER: _builtins.int
+    MODEL_FIELD_NUMBER: _builtins.int
+    REQUESTS_FIELD_NUMBER: _builtins.int
+    MIRROR_FIELD_NUMBER: _builtins.int
+    experiment: _builtins.str
+    uid: _builtins.int
+    model: _builtins.str
+    requests: _builtins.int
+    mirror: _builtins.bool
+    """true: mirrored copies sent to the mirror model"""
+    def __init__(
+        self,
+        *,
+        experiment: _builtins.str = ...,
+        uid: _builtins.int = ...,
+        model: _builtins.str = ...,
+        requests: _builtins.int = ...,
+        mirror: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["experiment", b"experiment", "mirror", b"mirror", "model", b"model", "requests", b"requests", "uid", b"uid"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExperimentTraffic: _TypeAlias = ExperimentTraffic  # noqa: Y015
+
+@_typing.final
+class TrafficReport(_message.Message):
+    """`gateway` names the gateway, `instance` this process of it (unique per start); the scheduler
+    keeps the latest counts per (gateway, instance, experiment, uid, model, mirror).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    GATEWAY_FIELD_NUMBER: _builtins.int
+    INSTANCE_FIELD_NUMBER: _builtins.int
+    TRAFFIC_FIELD_NUMBER: _builtins.int
+    gateway: _builtins.str
+    instance: _builtins.str
+    @_builtins.property
+    def traffic(self) -> _containers.RepeatedCompositeFieldContainer[Global___ExperimentTraffic]: ...
+    def __init__(
+        self,
+        *,
+        gateway: _builtins.str = ...,
+        instance: _builtins.str = ...,
+        traffic: _abc.Iterable[Global___ExperimentTraffic] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["gateway", b"gateway", "instance", b"instance", "traffic", b"traffic"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TrafficReport: _TypeAlias = TrafficReport  # noqa: Y015
+
+@_typing.final
+class TrafficReportResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TrafficReportResponse: _TypeAlias = TrafficReportResponse  # noqa: Y015

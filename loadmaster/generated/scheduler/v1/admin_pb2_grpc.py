@@ -84,6 +84,31 @@ class SchedulerAdminStub:
                 request_serializer=scheduler_dot_v1_dot_admin__pb2.SubscribeRoutesRequest.SerializeToString,
                 response_deserializer=scheduler_dot_v1_dot_admin__pb2.RouteTable.FromString,
                 _registered_method=True)
+        self.StartExperiment = channel.unary_unary(
+                '/loadmaster.scheduler.v1.SchedulerAdmin/StartExperiment',
+                request_serializer=scheduler_dot_v1_dot_admin__pb2.StartExperimentRequest.SerializeToString,
+                response_deserializer=scheduler_dot_v1_dot_admin__pb2.StartExperimentResponse.FromString,
+                _registered_method=True)
+        self.StopExperiment = channel.unary_unary(
+                '/loadmaster.scheduler.v1.SchedulerAdmin/StopExperiment',
+                request_serializer=scheduler_dot_v1_dot_admin__pb2.StopExperimentRequest.SerializeToString,
+                response_deserializer=scheduler_dot_v1_dot_admin__pb2.StopExperimentResponse.FromString,
+                _registered_method=True)
+        self.ExperimentStatus = channel.unary_unary(
+                '/loadmaster.scheduler.v1.SchedulerAdmin/ExperimentStatus',
+                request_serializer=scheduler_dot_v1_dot_admin__pb2.ExperimentStatusRequest.SerializeToString,
+                response_deserializer=scheduler_dot_v1_dot_admin__pb2.ExperimentStatusResponse.FromString,
+                _registered_method=True)
+        self.ListExperiments = channel.unary_unary(
+                '/loadmaster.scheduler.v1.SchedulerAdmin/ListExperiments',
+                request_serializer=scheduler_dot_v1_dot_admin__pb2.ListExperimentsRequest.SerializeToString,
+                response_deserializer=scheduler_dot_v1_dot_admin__pb2.ListExperimentsResponse.FromString,
+                _registered_method=True)
+        self.ReportTraffic = channel.unary_unary(
+                '/loadmaster.scheduler.v1.SchedulerAdmin/ReportTraffic',
+                request_serializer=scheduler_dot_v1_dot_admin__pb2.TrafficReport.SerializeToString,
+                response_deserializer=scheduler_dot_v1_dot_admin__pb2.TrafficReportResponse.FromString,
+                _registered_method=True)
 
 
 class SchedulerAdminServicer:
@@ -150,6 +175,39 @@ class SchedulerAdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StartExperiment(self, request, context):
+        """Experiments (docs/experiments.md): a weighted split of requests between models, and an
+        optional mirror. Start returns once the experiment is stored; it is in every route table.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StopExperiment(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExperimentStatus(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListExperiments(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReportTraffic(self, request, context):
+        """Gateways report cumulative per-candidate counts for each experiment they route, every few seconds.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SchedulerAdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -202,6 +260,31 @@ def add_SchedulerAdminServicer_to_server(servicer, server):
                     servicer.SubscribeRoutes,
                     request_deserializer=scheduler_dot_v1_dot_admin__pb2.SubscribeRoutesRequest.FromString,
                     response_serializer=scheduler_dot_v1_dot_admin__pb2.RouteTable.SerializeToString,
+            ),
+            'StartExperiment': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartExperiment,
+                    request_deserializer=scheduler_dot_v1_dot_admin__pb2.StartExperimentRequest.FromString,
+                    response_serializer=scheduler_dot_v1_dot_admin__pb2.StartExperimentResponse.SerializeToString,
+            ),
+            'StopExperiment': grpc.unary_unary_rpc_method_handler(
+                    servicer.StopExperiment,
+                    request_deserializer=scheduler_dot_v1_dot_admin__pb2.StopExperimentRequest.FromString,
+                    response_serializer=scheduler_dot_v1_dot_admin__pb2.StopExperimentResponse.SerializeToString,
+            ),
+            'ExperimentStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExperimentStatus,
+                    request_deserializer=scheduler_dot_v1_dot_admin__pb2.ExperimentStatusRequest.FromString,
+                    response_serializer=scheduler_dot_v1_dot_admin__pb2.ExperimentStatusResponse.SerializeToString,
+            ),
+            'ListExperiments': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListExperiments,
+                    request_deserializer=scheduler_dot_v1_dot_admin__pb2.ListExperimentsRequest.FromString,
+                    response_serializer=scheduler_dot_v1_dot_admin__pb2.ListExperimentsResponse.SerializeToString,
+            ),
+            'ReportTraffic': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReportTraffic,
+                    request_deserializer=scheduler_dot_v1_dot_admin__pb2.TrafficReport.FromString,
+                    response_serializer=scheduler_dot_v1_dot_admin__pb2.TrafficReportResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -474,6 +557,141 @@ class SchedulerAdmin:
             '/loadmaster.scheduler.v1.SchedulerAdmin/SubscribeRoutes',
             scheduler_dot_v1_dot_admin__pb2.SubscribeRoutesRequest.SerializeToString,
             scheduler_dot_v1_dot_admin__pb2.RouteTable.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartExperiment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/loadmaster.scheduler.v1.SchedulerAdmin/StartExperiment',
+            scheduler_dot_v1_dot_admin__pb2.StartExperimentRequest.SerializeToString,
+            scheduler_dot_v1_dot_admin__pb2.StartExperimentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StopExperiment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/loadmaster.scheduler.v1.SchedulerAdmin/StopExperiment',
+            scheduler_dot_v1_dot_admin__pb2.StopExperimentRequest.SerializeToString,
+            scheduler_dot_v1_dot_admin__pb2.StopExperimentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExperimentStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/loadmaster.scheduler.v1.SchedulerAdmin/ExperimentStatus',
+            scheduler_dot_v1_dot_admin__pb2.ExperimentStatusRequest.SerializeToString,
+            scheduler_dot_v1_dot_admin__pb2.ExperimentStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListExperiments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/loadmaster.scheduler.v1.SchedulerAdmin/ListExperiments',
+            scheduler_dot_v1_dot_admin__pb2.ListExperimentsRequest.SerializeToString,
+            scheduler_dot_v1_dot_admin__pb2.ListExperimentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReportTraffic(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/loadmaster.scheduler.v1.SchedulerAdmin/ReportTraffic',
+            scheduler_dot_v1_dot_admin__pb2.TrafficReport.SerializeToString,
+            scheduler_dot_v1_dot_admin__pb2.TrafficReportResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -47,6 +47,15 @@ class SchedulerAdminStub:
     SubscribeServerStatus: _grpc.UnaryStreamMultiCallable[_admin_pb2.SubscribeRequest, _admin_pb2.ServerStatusResponse]
     SubscribeRoutes: _grpc.UnaryStreamMultiCallable[_admin_pb2.SubscribeRoutesRequest, _admin_pb2.RouteTable]
     """The route table for gateways: the full table first, then again after every change."""
+    StartExperiment: _grpc.UnaryUnaryMultiCallable[_admin_pb2.StartExperimentRequest, _admin_pb2.StartExperimentResponse]
+    """Experiments (docs/experiments.md): a weighted split of requests between models, and an
+    optional mirror. Start returns once the experiment is stored; it is in every route table.
+    """
+    StopExperiment: _grpc.UnaryUnaryMultiCallable[_admin_pb2.StopExperimentRequest, _admin_pb2.StopExperimentResponse]
+    ExperimentStatus: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ExperimentStatusRequest, _admin_pb2.ExperimentStatusResponse]
+    ListExperiments: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ListExperimentsRequest, _admin_pb2.ListExperimentsResponse]
+    ReportTraffic: _grpc.UnaryUnaryMultiCallable[_admin_pb2.TrafficReport, _admin_pb2.TrafficReportResponse]
+    """Gateways report cumulative per-candidate counts for each experiment they route, every few seconds."""
 
 @_typing.type_check_only
 class SchedulerAdminAsyncStub(SchedulerAdminStub):
@@ -62,6 +71,15 @@ class SchedulerAdminAsyncStub(SchedulerAdminStub):
     SubscribeServerStatus: _aio.UnaryStreamMultiCallable[_admin_pb2.SubscribeRequest, _admin_pb2.ServerStatusResponse]  # type: ignore[assignment]
     SubscribeRoutes: _aio.UnaryStreamMultiCallable[_admin_pb2.SubscribeRoutesRequest, _admin_pb2.RouteTable]  # type: ignore[assignment]
     """The route table for gateways: the full table first, then again after every change."""
+    StartExperiment: _aio.UnaryUnaryMultiCallable[_admin_pb2.StartExperimentRequest, _admin_pb2.StartExperimentResponse]  # type: ignore[assignment]
+    """Experiments (docs/experiments.md): a weighted split of requests between models, and an
+    optional mirror. Start returns once the experiment is stored; it is in every route table.
+    """
+    StopExperiment: _aio.UnaryUnaryMultiCallable[_admin_pb2.StopExperimentRequest, _admin_pb2.StopExperimentResponse]  # type: ignore[assignment]
+    ExperimentStatus: _aio.UnaryUnaryMultiCallable[_admin_pb2.ExperimentStatusRequest, _admin_pb2.ExperimentStatusResponse]  # type: ignore[assignment]
+    ListExperiments: _aio.UnaryUnaryMultiCallable[_admin_pb2.ListExperimentsRequest, _admin_pb2.ListExperimentsResponse]  # type: ignore[assignment]
+    ReportTraffic: _aio.UnaryUnaryMultiCallable[_admin_pb2.TrafficReport, _admin_pb2.TrafficReportResponse]  # type: ignore[assignment]
+    """Gateways report cumulative per-candidate counts for each experiment they route, every few seconds."""
 
 class SchedulerAdminServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -134,5 +152,44 @@ class SchedulerAdminServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_admin_pb2.RouteTable], _abc.AsyncIterator[_admin_pb2.RouteTable]]:
         """The route table for gateways: the full table first, then again after every change."""
+
+    @_abc_1.abstractmethod
+    def StartExperiment(
+        self,
+        request: _admin_pb2.StartExperimentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.StartExperimentResponse, _abc.Awaitable[_admin_pb2.StartExperimentResponse]]:
+        """Experiments (docs/experiments.md): a weighted split of requests between models, and an
+        optional mirror. Start returns once the experiment is stored; it is in every route table.
+        """
+
+    @_abc_1.abstractmethod
+    def StopExperiment(
+        self,
+        request: _admin_pb2.StopExperimentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.StopExperimentResponse, _abc.Awaitable[_admin_pb2.StopExperimentResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ExperimentStatus(
+        self,
+        request: _admin_pb2.ExperimentStatusRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.ExperimentStatusResponse, _abc.Awaitable[_admin_pb2.ExperimentStatusResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListExperiments(
+        self,
+        request: _admin_pb2.ListExperimentsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.ListExperimentsResponse, _abc.Awaitable[_admin_pb2.ListExperimentsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ReportTraffic(
+        self,
+        request: _admin_pb2.TrafficReport,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.TrafficReportResponse, _abc.Awaitable[_admin_pb2.TrafficReportResponse]]:
+        """Gateways report cumulative per-candidate counts for each experiment they route, every few seconds."""
 
 def add_SchedulerAdminServicer_to_server(servicer: SchedulerAdminServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
