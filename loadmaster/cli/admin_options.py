@@ -13,6 +13,8 @@ from collections.abc import Callable
 
 from loadmaster.cli.output import EXIT_FAILURE, EXIT_USAGE, error
 from loadmaster.client import DEFAULT_SCHEDULER, ENV_SCHEDULER, AdminClient, AdminError, InvalidSpec
+from loadmaster.local_cluster.current import current_admin, current_path
+from loadmaster.local_cluster.discovery import scheduler_address
 from loadmaster.resources import ResourceError
 
 AdminRun = Callable[[AdminClient, argparse.Namespace], int]
@@ -30,8 +32,8 @@ def add_admin_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--scheduler",
         metavar="HOST:PORT",
-        default=os.environ.get(ENV_SCHEDULER) or DEFAULT_SCHEDULER,
-        help=f"the scheduler's admin address (default: ${ENV_SCHEDULER} or {DEFAULT_SCHEDULER})",
+        help=f"the scheduler's admin address (default: ${ENV_SCHEDULER}, else the local "
+        f"cluster `loadmaster up` started while its scheduler runs, else {DEFAULT_SCHEDULER})",
     )
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
@@ -40,6 +42,9 @@ def admin_command(fn: AdminRun) -> Callable[[argparse.Namespace], int]:
     """`fn` with a client for `--scheduler`, its expected failures printed and mapped."""
 
     def run(args: argparse.Namespace) -> int:
+        args.scheduler = scheduler_address(
+            args.scheduler, os.environ, lambda: current_admin(current_path())
+        )
         try:
             with AdminClient(args.scheduler) as client:
                 return fn(client, args)

@@ -12,6 +12,8 @@ from collections.abc import Callable, Sequence
 
 from loadmaster import logs
 from loadmaster.cli.agent_cmd import add_agent
+from loadmaster.cli.cluster_cmd import add_cluster_commands
+from loadmaster.cli.experiment_cmd import add_experiment
 from loadmaster.cli.gateway_cmd import add_gateway
 from loadmaster.cli.infer_cmd import add_infer
 from loadmaster.cli.model_cmd import add_model
@@ -30,6 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_model(sub)
     add_server(sub)
     add_infer(sub)
+    add_experiment(sub)
+    add_cluster_commands(sub)
     return parser
 
 
