@@ -12,7 +12,8 @@ class GatewayConfig:
     """Where the gateway listens and follows routes, and the bounds it puts on each request.
 
     `upstream_timeout_s` is the deadline of a request that brings none of its own
-    (`x-request-timeout-ms`); `connections_per_endpoint` caps the pooled keep-alive
+    (`x-request-timeout-ms`); `traffic_report_interval_s` is how often experiment counts
+    go to the scheduler; `connections_per_endpoint` caps the pooled keep-alive
     connections to one agent, so a burst queues in the gateway instead of swamping it.
     """
 
@@ -24,6 +25,7 @@ class GatewayConfig:
     max_body_bytes: int = 64 * MiB
     upstream_timeout_s: float = 60.0
     connections_per_endpoint: int = 64
+    traffic_report_interval_s: float = 1.0
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -35,6 +37,10 @@ class GatewayConfig:
             raise ValueError(f"max_body_bytes must be positive, got {self.max_body_bytes}")
         if not 0 < self.upstream_timeout_s < float("inf"):
             raise ValueError(f"upstream_timeout_s must be positive, got {self.upstream_timeout_s}")
+        if not 0 < self.traffic_report_interval_s < float("inf"):
+            raise ValueError(
+                f"traffic_report_interval_s must be positive, got {self.traffic_report_interval_s}"
+            )
         if self.connections_per_endpoint < 1:
             raise ValueError(
                 f"connections_per_endpoint must be at least 1, got {self.connections_per_endpoint}"

@@ -1,7 +1,7 @@
-"""The gateway process: follow the scheduler's routes, serve OIP REST, stop cleanly.
+"""The gateway process: follow the scheduler's routes, serve OIP REST and gRPC, stop cleanly.
 
-The site starts listening before the first table arrives: liveness answers at once and
-readiness says 503 until the scheduler has been heard from, which is what an orchestrator
+Both doors start listening before the first table arrives: liveness answers at once and
+readiness says not ready until the scheduler has been heard from, which is what an orchestrator
 needs to hold traffic back without restarting a gateway whose scheduler is slow to come up.
 """
 
@@ -14,10 +14,16 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from gateway.balancer import Balancer
 from gateway.config import GatewayConfig
+from gateway.grpc_channels import Channels
+from gateway.grpc_front import GrpcFront, build_server
 from gateway.metrics import GatewayMetrics
+from gateway.mirror import Mirrorer
 from gateway.proxy import Proxy
 from gateway.rest import GatewayRest
 from gateway.route_follower import RouteFollower
+from gateway.routes import RouteTable
+from gateway.targets import Targets
+from gateway.traffic import TrafficCounts, TrafficReporter, scheduler_sender
 from gateway.upstream import Upstream
 from loadmaster import logs
 from loadmaster.process import forget_signals, run_service, stop_on_signals
@@ -31,11 +37,29 @@ async def serve(config: GatewayConfig, stop: asyncio.Event | None = None) -> Non
 
     registry = CollectorRegistry()
     metrics = GatewayMetrics(registry)
+    counts = TrafficCounts()
+    targets = Targets(config.scheduler, counts)
+    proxy = Proxy(Balancer(), metrics)
     upstream = Upstream(config.connections_per_endpoint)
+    channels = Channels(close_grace_s=config.upstream_timeout_s)
+    mirrorer = Mirrorer(metrics)
     rest = GatewayRest(
-        config, Proxy(upstream, Balancer(), metrics), metrics, lambda: generate_latest(registry)
+        config, targets, proxy, upstream, metrics, lambda: generate_latest(registry), mirrorer
     )
-    follower = RouteFollower(config.scheduler, config.name, rest.set_table)
+    send_report, close_reports = scheduler_sender(config.scheduler)
+    reporter = TrafficReporter(counts, config.name, send_report, config.traffic_report_interval_s)
+    grpc_server, grpc_port = build_server(
+        GrpcFront(config, targets, proxy, channels, metrics, mirrorer),
+        config.host,
+        config.grpc_port,
+        config.max_body_bytes,
+    )
+
+    def on_table(table: RouteTable) -> None:
+        targets.set_table(table)
+        channels.retain({e.grpc for r in table.routes.values() for e in r.endpoints})
+
+    follower = RouteFollower(config.scheduler, config.name, on_table)
     # handler_cancellation: a client that hangs up cancels its handler, and with it the
     # request to the agent, instead of leaving the replica busy on an answer nobody reads.
     runner = web.AppRunner(rest.app(), access_log=None, handler_cancellation=True)
@@ -43,20 +67,27 @@ async def serve(config: GatewayConfig, stop: asyncio.Event | None = None) -> Non
     try:
         site = web.TCPSite(runner, config.host, config.http_port, backlog=2048, reuse_address=True)
         await site.start()
+        await grpc_server.start()
         follower.start()
+        reporter.start()
         log.info(
             "gateway serving",
             name=config.name,
             http=f"{config.host}:{config.http_port}",
+            grpc=f"{config.host}:{grpc_port}",
             scheduler=config.scheduler,
-            grpc="not yet served",
         )
         await stop.wait()
     finally:
         log.info("gateway stopping", name=config.name)
         await follower.close()
+        await reporter.close()
+        await close_reports()
+        await mirrorer.close()
+        await grpc_server.stop(grace=1.0)
         await runner.cleanup()
         await upstream.close()
+        await channels.close()
         forget_signals()
 
 

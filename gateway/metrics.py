@@ -2,6 +2,7 @@
 
 `model` is a label only for models in the route table: names from unknown requests are
 counted under `UNKNOWN_MODEL`, so a client cannot grow the label set without bound.
+`protocol` is "rest" or "grpc"; `code` is the HTTP status (REST) or the gRPC status name.
 """
 
 from __future__ import annotations
@@ -21,26 +22,60 @@ class GatewayMetrics:
         self.registry = registry
         self.requests = Counter(
             "loadmaster_gateway_requests",
-            "Inference requests by model and the HTTP status answered.",
-            ["model", "code"],
+            "Inference requests by model, protocol and the status answered.",
+            ["model", "protocol", "code"],
             registry=registry,
         )
         self.latency = Histogram(
             "loadmaster_gateway_request_seconds",
-            "Inference latency through the gateway, first byte read to response built.",
-            ["model"],
+            "Unary inference latency through the gateway, request read to response built.",
+            ["model", "protocol"],
             buckets=LATENCY_BUCKETS,
             registry=registry,
         )
         self.upstream_errors = Counter(
             "loadmaster_gateway_upstream_errors",
             f"Failed attempts on a replica, by kind ({', '.join(ERROR_KINDS)}).",
-            ["model", "kind"],
+            ["model", "protocol", "kind"],
             registry=registry,
         )
         self.retries = Counter(
             "loadmaster_gateway_retries",
             "Requests sent to a second replica after the first failed before reaching a model.",
-            ["model"],
+            ["model", "protocol"],
             registry=registry,
         )
+
+        self.experiment_requests = Counter(
+            "loadmaster_gateway_experiment_requests",
+            "Requests an experiment sent to each candidate, by the status answered.",
+            ["experiment", "candidate", "protocol", "code"],
+            registry=registry,
+        )
+        self.experiment_latency = Histogram(
+            "loadmaster_gateway_experiment_request_seconds",
+            "Unary latency of the requests an experiment sent to each candidate.",
+            ["experiment", "candidate", "protocol"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.mirrored = Counter(
+            "loadmaster_gateway_mirrored_requests",
+            "Copies sent to an experiment's mirror, by outcome (sent, failed, dropped, cancelled).",
+            ["experiment", "model", "outcome"],
+            registry=registry,
+        )
+
+    def answered(self, model: str, protocol: str, code: str, seconds: float | None) -> None:
+        """Count one request; `seconds` is None for streams, whose length is the client's."""
+        self.requests.labels(model, protocol, code).inc()
+        if seconds is not None:
+            self.latency.labels(model, protocol).observe(seconds)
+
+    def experiment_answered(
+        self, experiment: str, candidate: str, protocol: str, code: str, seconds: float | None
+    ) -> None:
+        """Count one request an experiment routed, by its candidate; streams are not timed."""
+        self.experiment_requests.labels(experiment, candidate, protocol, code).inc()
+        if seconds is not None:
+            self.experiment_latency.labels(experiment, candidate, protocol).observe(seconds)

@@ -1,33 +1,33 @@
-"""Sending one client request to a replica: choose, forward, retry once, within a deadline.
+"""Sending one client request to a replica: choose, attempt, retry once, within a deadline.
 
-Transport-independent on the client side (the REST front door uses it today, a gRPC one can
-tomorrow); it answers with the agent's response, or raises an `OIPError` that says what went
-wrong. A retry goes to a different replica and happens only when the first attempt failed
-before reaching a model: the agent was unreachable, or answered 503 (not ready) or 404 (not
-there), which is what a replica being unloaded answers while the new table is on its way.
-Anything else, a 400 above all, is the answer and is passed back as it is.
+Transport-independent: an `Attempt` (REST in `rest_forward`, gRPC in `grpc_forward`) sends the
+request to one replica and either returns the answer to pass back, raises `Retryable` when it
+failed before reaching a model, raises `BrokenOff` when the answer began and broke, or raises
+an error that is the answer. A retry goes to a different replica and happens only after a
+`Retryable` failure: the agent was unreachable, or said the model is not ready or not there,
+which is what a replica being unloaded says while the new table is on its way.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-
-import orjson
+from typing import TypeVar
 
 from gateway.balancer import Balancer
 from gateway.metrics import GatewayMetrics
 from gateway.routes import Endpoint
-from gateway.upstream import Upstream, UpstreamBroken, UpstreamResponse, UpstreamUnreachable
 from loadmaster import logs
 from loadmaster.oip import errors
 
 log = logs.get_logger("gateway.proxy")
 
-RETRY_STATUSES = {503: "not_ready", 404: "not_found"}
+T = TypeVar("T")
 ATTEMPTS = 2
 Candidates = Callable[[], Sequence[Endpoint]]  # the replicas to choose from, asked per attempt
+Attempt = Callable[[Endpoint, float], Awaitable[T]]  # one replica, the seconds left
 
 
 class BadGateway(errors.OIPError):
@@ -35,6 +35,23 @@ class BadGateway(errors.OIPError):
 
     http_status = 502
     grpc_code = "UNAVAILABLE"
+
+
+class Retryable(Exception):
+    """An attempt that failed before reaching a model; `kind` is its metrics label."""
+
+    def __init__(self, kind: str, problem: str) -> None:
+        super().__init__(problem)
+        self.kind = kind
+        self.problem = problem
+
+
+class BrokenOff(Exception):
+    """The replica's answer began and did not arrive whole."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(problem)
+        self.problem = problem
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,102 +68,108 @@ class Deadline:
 
 
 @dataclass(frozen=True, slots=True)
-class Call:
-    """One client request, ready to send: `path` builds the agent's path for a replica."""
+class Job:
+    """One client request as the proxy sees it: the model it is for and its bounds."""
 
-    method: str
-    path: Callable[[Endpoint], str]
-    headers: Mapping[str, str]
-    body: bytes
+    model: str
+    protocol: str
+    request_id: str
+    deadline: Deadline
 
 
-def _agent_error(body: bytes) -> str:
-    """The agent's `{"error": ...}` text, or what there is of the body when it is not one."""
-    try:
-        parsed = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return body[:200].decode("utf-8", "replace")
-    if isinstance(parsed, dict) and isinstance(parsed.get("error"), str):
-        return str(parsed["error"])
-    return body[:200].decode("utf-8", "replace")
+def replica(endpoint: Endpoint) -> str:
+    return f"replica on server '{endpoint.server}' (version {endpoint.version})"
 
 
 class Proxy:
-    def __init__(self, upstream: Upstream, balancer: Balancer, metrics: GatewayMetrics) -> None:
-        self.upstream = upstream
+    def __init__(self, balancer: Balancer, metrics: GatewayMetrics) -> None:
         self.balancer = balancer
         self.metrics = metrics
 
-    async def send(
-        self, model: str, candidates: Candidates, call: Call, deadline: Deadline
-    ) -> UpstreamResponse:
-        """The first usable answer from a replica of `model`, within `deadline`.
+    async def send(self, job: Job, candidates: Candidates, attempt: Attempt[T]) -> T:
+        """The first usable answer from a replica of `job.model`, within its deadline.
 
         `candidates` is asked again before the retry: the table may have changed meanwhile
         (the replica that failed was being unloaded, say), and the retry should use the new one.
         """
-        expires = asyncio.get_running_loop().time() + deadline.seconds
+        endpoint, answer = await self._within_deadline(job, candidates, attempt)
+        self.balancer.release(endpoint)
+        return answer
+
+    @contextlib.asynccontextmanager
+    async def opened(
+        self, job: Job, candidates: Candidates, attempt: Attempt[T]
+    ) -> AsyncIterator[tuple[Endpoint, T]]:
+        """Like `send` for an answer that streams: the replica that answered stays counted busy
+        until the block ends, and the deadline covers only the opening."""
+        endpoint, answer = await self._within_deadline(job, candidates, attempt)
         try:
-            async with asyncio.timeout_at(expires):
-                return await self._attempts(model, candidates, call, expires)
-        except TimeoutError:
-            self.metrics.upstream_errors.labels(model, "timeout").inc()
-            raise errors.DeadlineExceeded(deadline.exceeded(model)) from None
+            yield endpoint, answer
+        finally:
+            self.balancer.release(endpoint)
 
-    async def _attempts(
-        self, model: str, candidates: Candidates, call: Call, expires: float
-    ) -> UpstreamResponse:
-        tried: set[Endpoint] = set()
-        failures: list[str] = []
-        for attempt in range(ATTEMPTS):
-            endpoint = self.balancer.choose(candidates(), exclude=tried)
-            if endpoint is None:
-                failures.append("no other replica to retry on")
-                break
-            if attempt:
-                self.metrics.retries.labels(model).inc()
-            tried.add(endpoint)
-            response, failure = await self._attempt(model, endpoint, call, expires)
-            if response is not None:
-                return response
-            failures.append(failure)
-        raise errors.ModelNotReady(f"model '{model}' could not be served: {'; '.join(failures)}")
-
-    async def _attempt(
-        self, model: str, endpoint: Endpoint, call: Call, expires: float
-    ) -> tuple[UpstreamResponse | None, str]:
-        """The answer to pass back, or None and what failed in a way that is safe to retry."""
-        replica = f"replica on server '{endpoint.server}' (version {endpoint.version})"
-        remaining_s = max(expires - asyncio.get_running_loop().time(), 0.001)
-        async with self.balancer.using(endpoint):
-            try:
-                response = await self.upstream.forward(
-                    endpoint, call.method, call.path(endpoint), call.headers, call.body, remaining_s
-                )
-            except UpstreamUnreachable as exc:
-                kind, failure = "unreachable", f"{replica} unreachable ({exc.message})"
-            except UpstreamBroken as exc:
-                self._failed(model, endpoint, call, "broken", exc.message)
-                raise BadGateway(
-                    f"model '{model}': {replica} broke off its response ({exc.message})"
-                ) from None
-            else:
-                retry_kind = RETRY_STATUSES.get(response.status)
-                if retry_kind is None:
-                    return response, ""
-                error = _agent_error(response.body)
-                kind, failure = retry_kind, f"{replica} answered {response.status}: {error}"
-        self._failed(model, endpoint, call, kind, failure)
-        return None, failure
-
-    def _failed(self, model: str, endpoint: Endpoint, call: Call, kind: str, problem: str) -> None:
-        self.metrics.upstream_errors.labels(model, kind).inc()
+    def failed(self, job: Job, endpoint: Endpoint, kind: str, problem: str) -> None:
+        """Count and log a failed attempt (streams report theirs here too)."""
+        self.metrics.upstream_errors.labels(job.model, job.protocol, kind).inc()
         log.warning(
             "replica attempt failed",
-            model=model,
+            model=job.model,
+            protocol=job.protocol,
             server=endpoint.server,
             version=endpoint.version,
             kind=kind,
             problem=problem,
-            request_id=call.headers.get("x-request-id"),
+            request_id=job.request_id,
         )
+
+    async def _within_deadline(
+        self, job: Job, candidates: Candidates, attempt: Attempt[T]
+    ) -> tuple[Endpoint, T]:
+        expires = asyncio.get_running_loop().time() + job.deadline.seconds
+        try:
+            async with asyncio.timeout_at(expires):
+                return await self._attempts(job, candidates, attempt, expires)
+        except TimeoutError:
+            self.metrics.upstream_errors.labels(job.model, job.protocol, "timeout").inc()
+            raise errors.DeadlineExceeded(job.deadline.exceeded(job.model)) from None
+
+    async def _attempts(
+        self, job: Job, candidates: Candidates, attempt: Attempt[T], expires: float
+    ) -> tuple[Endpoint, T]:
+        tried: set[Endpoint] = set()
+        failures: list[str] = []
+        for number in range(ATTEMPTS):
+            endpoint = self.balancer.choose(candidates(), exclude=tried)
+            if endpoint is None:
+                failures.append("no other replica to retry on")
+                break
+            if number:
+                self.metrics.retries.labels(job.model, job.protocol).inc()
+            tried.add(endpoint)
+            try:
+                return endpoint, await self._attempt(job, endpoint, attempt, expires)
+            except Retryable as exc:
+                failure = f"{replica(endpoint)} {exc.problem}"
+                self.failed(job, endpoint, exc.kind, failure)
+                failures.append(failure)
+        raise errors.ModelNotReady(
+            f"model '{job.model}' could not be served: {'; '.join(failures)}"
+        )
+
+    async def _attempt(
+        self, job: Job, endpoint: Endpoint, attempt: Attempt[T], expires: float
+    ) -> T:
+        """The answer, with `endpoint` left counted busy; released on any failure."""
+        remaining_s = max(expires - asyncio.get_running_loop().time(), 0.001)
+        self.balancer.acquire(endpoint)
+        try:
+            return await attempt(endpoint, remaining_s)
+        except BrokenOff as exc:
+            self.balancer.release(endpoint)
+            self.failed(job, endpoint, "broken", exc.problem)
+            raise BadGateway(
+                f"model '{job.model}': {replica(endpoint)} broke off its response ({exc.problem})"
+            ) from None
+        except BaseException:
+            self.balancer.release(endpoint)
+            raise

@@ -11,31 +11,44 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 
+import aiohttp
 import orjson
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 import loadmaster
+from gateway import rest_forward, rest_stream
 from gateway.config import GatewayConfig
-from gateway.metrics import UNKNOWN_MODEL, GatewayMetrics
-from gateway.proxy import Call, Deadline, Proxy
-from gateway.routes import Endpoint, RouteTable
+from gateway.experiments import ROUTE_HEADER, Hit
+from gateway.front import (
+    EXTENSIONS,
+    REQUEST_ID,
+    SERVER_NAME,
+    TRACE_HEADERS,
+    parse_version,
+    request_id,
+)
+from gateway.metrics import GatewayMetrics
+from gateway.mirror import Mirrorer
+from gateway.proxy import BadGateway, Candidates, Deadline, Job, Proxy, replica
+from gateway.rest_forward import HttpCall
+from gateway.routes import Endpoint
+from gateway.targets import Protocol, Targets
+from gateway.upstream import Upstream, UpstreamBroken, read_all
 from loadmaster import logs
 from loadmaster.oip import errors, rest_codec
 
 log = logs.get_logger("gateway.rest")
 
 HEADER_LENGTH = "Inference-Header-Content-Length"
-REQUEST_ID = "x-request-id"
 TIMEOUT_MS = "x-request-timeout-ms"
-FORWARDED = ("Content-Type", HEADER_LENGTH, "Accept", "traceparent", "tracestate")
+FORWARDED = ("Content-Type", HEADER_LENGTH, "Accept", *TRACE_HEADERS)
 RETURNED = ("Content-Type", HEADER_LENGTH)
-EXTENSIONS = ("binary_tensor_data", "parameters")
 JSON = "application/json"
 REQUEST_ID_KEY = web.RequestKey("request_id", str)
+HIT_KEY = web.RequestKey("experiment_hit", Hit)
 _MILLISECONDS = re.compile(r"[0-9]{1,12}")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -48,40 +61,26 @@ def error_response(status: int, message: str) -> web.Response:
     return web.Response(body=rest_codec.error_body(message), status=status, content_type=JSON)
 
 
-def _version(request: web.Request) -> int | None:
-    text = request.match_info.get("version")
-    if text is None:
-        return None
-    if not text.isascii() or not text.isdigit():
-        raise errors.BadRequest(f"a model version is a whole number, got {text!r}")
-    return int(text)
-
-
-def _http(endpoints: tuple[Endpoint, ...]) -> tuple[Endpoint, ...]:
-    """The replicas reachable over REST (an agent may, in principle, advertise only gRPC)."""
-    return tuple(e for e in endpoints if e.http)
-
-
 class GatewayRest:
-    """Holds the current route table; `set_table` is what the route follower calls."""
+    """The REST routes; routing decisions are `Targets`', retries and deadlines the `Proxy`'s."""
 
     def __init__(
         self,
         config: GatewayConfig,
+        targets: Targets,
         proxy: Proxy,
+        upstream: Upstream,
         metrics: GatewayMetrics,
         render_metrics: Callable[[], bytes],
+        mirrorer: Mirrorer | None = None,
     ) -> None:
         self.config = config
+        self.targets = targets
         self.proxy = proxy
+        self.upstream = upstream
         self.metrics = metrics
+        self.mirrorer = mirrorer or Mirrorer(metrics)
         self._render_metrics = render_metrics
-        self.table = RouteTable()
-        self.received = False  # ready once the scheduler's first table has arrived
-
-    def set_table(self, table: RouteTable) -> None:
-        self.table = table
-        self.received = True
 
     def app(self) -> web.Application:
         app = web.Application(
@@ -91,20 +90,19 @@ class GatewayRest:
         r.add_get("/v2/health/live", self.live)
         r.add_get("/v2/health/ready", self.ready)
         r.add_get("/v2", self.server_metadata)
-        r.add_get("/v2/models/{model}", self.model_metadata)
-        r.add_get("/v2/models/{model}/versions/{version}", self.model_metadata)
-        r.add_get("/v2/models/{model}/ready", self.model_ready)
-        r.add_get("/v2/models/{model}/versions/{version}/ready", self.model_ready)
-        r.add_post("/v2/models/{model}/infer", self.infer)
-        r.add_post("/v2/models/{model}/versions/{version}/infer", self.infer)
+        for prefix in ("/v2/models/{model}", "/v2/models/{model}/versions/{version}"):
+            r.add_get(prefix, self.model_metadata)
+            r.add_get(f"{prefix}/ready", self.model_ready)
+            r.add_post(f"{prefix}/infer", self.infer)
+            r.add_post(f"{prefix}/infer_stream", self.infer_stream)
         r.add_get("/metrics", self.metrics_text)
         return app
 
     @web.middleware
     async def _envelope(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         """The request id on every response, and every failure in the one error shape."""
-        request_id = request.headers.get(REQUEST_ID) or uuid.uuid4().hex
-        request[REQUEST_ID_KEY] = request_id
+        rid = request_id(request.headers.get(REQUEST_ID))
+        request[REQUEST_ID_KEY] = rid
         response: web.StreamResponse
         try:
             response = await handler(request)
@@ -115,40 +113,55 @@ class GatewayRest:
                 raise
             response = error_response(exc.status, f"{exc.reason}: {request.method} {request.path}")
         except Exception as exc:
-            log.exception("unhandled error", path=request.path, request_id=request_id)
+            log.exception("unhandled error", path=request.path, request_id=rid)
             response = error_response(500, f"internal error: {type(exc).__name__}: {exc}")
-        response.headers[REQUEST_ID] = request_id
+        if not response.prepared:  # a relayed stream sent its headers, the id among them
+            response.headers[REQUEST_ID] = rid
         return response
 
     async def live(self, request: web.Request) -> web.Response:
         return _json({"live": True})
 
     async def ready(self, request: web.Request) -> web.Response:
-        return _json({"ready": self.received}, status=200 if self.received else 503)
+        received = self.targets.received
+        return _json({"ready": received}, status=200 if received else 503)
 
     async def server_metadata(self, request: web.Request) -> web.Response:
-        doc = {"name": "loadmaster-gateway", "version": loadmaster.__version__}
+        doc = {"name": SERVER_NAME, "version": loadmaster.__version__}
         return _json({**doc, "extensions": list(EXTENSIONS)})
 
     async def model_ready(self, request: web.Request) -> web.Response:
         """Answered from the route table: a replica in it is one the gateway would send to."""
         name = request.match_info["model"]
-        try:
-            self._require_replica(name, _version(request))
-        except errors.ModelNotReady as exc:
-            return _json({"name": name, "ready": False, "error": exc.message}, 503)
+        version = parse_version(request.match_info.get("version"))
+        reason = self.targets.not_ready_reason(name, version, Protocol.REST)
+        if reason is not None:
+            return _json({"name": name, "ready": False, "error": reason}, 503)
         return _json({"name": name, "ready": True})
 
     async def model_metadata(self, request: web.Request) -> web.Response:
-        return await self._proxy(request, "GET", "")
+        return await self._unary(request, "")
 
-    async def infer(self, request: web.Request) -> web.Response:
-        name = request.match_info["model"]
-        label = name if self.table.lookup(name) is not None else UNKNOWN_MODEL
+    async def infer(self, request: web.Request) -> web.StreamResponse:
+        return await self._counted(request, lambda: self._unary(request, "/infer"), True)
+
+    async def infer_stream(self, request: web.Request) -> web.StreamResponse:
+        return await self._counted(request, lambda: self._stream(request), False)
+
+    async def metrics_text(self, request: web.Request) -> web.Response:
+        body = self._render_metrics()
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    # ---- helpers -------------------------------------------------------------------------------
+
+    async def _counted(
+        self, request: web.Request, work: Callable[[], Awaitable[web.StreamResponse]], timed: bool
+    ) -> web.StreamResponse:
+        label = self.targets.label(request.match_info["model"])
         started = time.perf_counter()
         code = "500"
         try:
-            response = await self._proxy(request, "POST", "/infer")
+            response = await work()
             code = str(response.status)
             return response
         except errors.OIPError as exc:
@@ -158,62 +171,123 @@ class GatewayRest:
             code = "499"  # the client went away; nginx's name for it
             raise
         finally:
-            self.metrics.requests.labels(label, code).inc()
-            self.metrics.latency.labels(label).observe(time.perf_counter() - started)
+            seconds = time.perf_counter() - started if timed else None
+            self.metrics.answered(label, Protocol.REST.value, code, seconds)
+            hit = request.get(HIT_KEY)
+            if hit is not None:
+                self.metrics.experiment_answered(
+                    hit.experiment, hit.candidate, Protocol.REST.value, code, seconds
+                )
 
-    async def metrics_text(self, request: web.Request) -> web.Response:
-        body = self._render_metrics()
-        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+    async def _prepare(self, request: web.Request, tail: str) -> tuple[Job, Candidates, HttpCall]:
+        """What to send, to whom, within which deadline; the 4xx/503 checks happen here.
 
-    # ---- helpers -------------------------------------------------------------------------------
-
-    async def _proxy(self, request: web.Request, method: str, tail: str) -> web.Response:
-        """Forward to a replica, naming a version only when the client did.
-
-        Why not pin the version the balancer chose: during a rollout an agent that has loaded
-        the new version retires the old one by itself, before the scheduler's route table says
-        so. A request pinned to the old version would then be refused ("is Unloading") on every
-        such replica; an unversioned one is served by the agent's newest Available version.
+        A version is named on the way to the agent only when the client named one: during a
+        rollout an agent that has loaded the new version retires the old one by itself, before
+        the scheduler's table says so, and an unversioned request is then served by the
+        agent's newest Available version instead of being refused by the retiring one.
         """
         deadline = self._deadline(request)
         body = await self._read_body(request)
-        name, version = request.match_info["model"], _version(request)
-        self._require_replica(name, version)
+        name = request.match_info["model"]
+        version = parse_version(request.match_info.get("version"))
+        inference = request.method == "POST"
+        sticky = request.headers.get(ROUTE_HEADER)
+        target = self.targets.require(name, version, Protocol.REST, sticky, counted=inference)
+        if target.hit is not None:
+            request[HIT_KEY] = target.hit
         query = f"?{request.query_string}" if request.query_string else ""
         headers = {h: request.headers[h] for h in FORWARDED if h in request.headers}
         headers[REQUEST_ID] = request[REQUEST_ID_KEY]
+        job, candidates, call = self._addressed(
+            target.model, target.version, request, deadline, f"{tail}{query}", headers, body
+        )
+        if target.mirror is not None and target.hit is not None:
+            self._mirror(target.hit.experiment, target.mirror, request, f"{tail}{query}", call)
+        return job, candidates, call
 
-        prefix = (
-            f"/v2/models/{name}" if version is None else f"/v2/models/{name}/versions/{version}"
+    def _addressed(
+        self,
+        model: str,
+        version: int | None,
+        request: web.Request,
+        deadline: Deadline,
+        tail: str,
+        headers: dict[str, str],
+        body: bytes,
+    ) -> tuple[Job, Candidates, HttpCall]:
+        path = (
+            f"/v2/models/{model}" if version is None else f"/v2/models/{model}/versions/{version}"
+        )
+        job = Job(model, Protocol.REST.value, request[REQUEST_ID_KEY], deadline)
+
+        def candidates() -> tuple[Endpoint, ...]:
+            return self.targets.endpoints(model, version, Protocol.REST)
+
+        return job, candidates, HttpCall(request.method, f"{path}{tail}", headers, body)
+
+    def _mirror(
+        self, experiment: str, model: str, request: web.Request, tail: str, call: HttpCall
+    ) -> None:
+        """Send a copy of `call` to the mirror `model`; its answer goes nowhere."""
+        deadline = Deadline(self.config.upstream_timeout_s)
+        headers = dict(call.headers)
+        job, candidates, copy = self._addressed(
+            model, None, request, deadline, tail, headers, call.body
+        )
+        attempt = rest_forward.unary(self.upstream, copy)
+        self.mirrorer.fire(experiment, model, lambda: self.proxy.send(job, candidates, attempt))
+
+    def _routed(self, request: web.Request, headers: dict[str, str]) -> dict[str, str]:
+        """`headers` plus the route header when an experiment chose the model."""
+        hit = request.get(HIT_KEY)
+        return headers if hit is None else {**headers, ROUTE_HEADER: hit.candidate}
+
+    async def _unary(self, request: web.Request, tail: str) -> web.Response:
+        job, candidates, call = await self._prepare(request, tail)
+        answer = await self.proxy.send(job, candidates, rest_forward.unary(self.upstream, call))
+        returned = {h: answer.headers[h] for h in RETURNED if h in answer.headers}
+        return web.Response(
+            status=answer.status, body=answer.body, headers=self._routed(request, returned)
         )
 
-        def path(endpoint: Endpoint) -> str:
-            return f"{prefix}{tail}{query}"
+    async def _stream(self, request: web.Request) -> web.StreamResponse:
+        """Relay the agent's events; a retry is possible only before the stream has begun."""
+        expires = asyncio.get_running_loop().time() + self._deadline(request).seconds
+        job, candidates, call = await self._prepare(request, "/infer_stream")
+        opening = rest_forward.opening(self.upstream, call)
+        async with self.proxy.opened(job, candidates, opening) as (endpoint, answer):
+            try:
+                returned = {h: answer.headers[h] for h in RETURNED if h in answer.headers}
+                returned = self._routed(request, returned)
+                if answer.status != 200 or answer.content_type != rest_stream.EVENT_STREAM:
+                    body = await self._rest_of(job, endpoint, answer, expires)
+                    return web.Response(status=answer.status, body=body, headers=returned)
+                stream, failure = await rest_stream.relay(
+                    request,
+                    answer,
+                    {**returned, REQUEST_ID: job.request_id},
+                    expires,
+                    job.deadline.exceeded(job.model),
+                    f"model '{job.model}': {replica(endpoint)} broke off its stream",
+                )
+                if failure is not None:
+                    self.proxy.failed(job, endpoint, failure.kind, failure.message)
+                return stream
+            finally:
+                answer.release()  # closes the connection when the body was not read to its end
 
-        call = Call(method, path, headers, body)
-        answer = await self.proxy.send(name, lambda: self._replicas(name, version), call, deadline)
-        returned = {h: answer.headers[h] for h in RETURNED if h in answer.headers}
-        return web.Response(status=answer.status, body=answer.body, headers=returned)
-
-    def _replicas(self, name: str, version: int | None) -> tuple[Endpoint, ...]:
-        """The REST replicas of `name` (of `version`, when asked) in the table as it is now."""
-        route = self.table.lookup(name)
-        return () if route is None else _http(route.endpoints_for(version))
-
-    def _require_replica(self, name: str, version: int | None) -> None:
-        """404 for a model the scheduler does not know, 503 (saying why) for one it cannot
-        serve yet, so a client can tell a typo from a model that is still loading."""
-        if not self.received:
-            raise errors.ModelNotReady(
-                f"model '{name}' cannot be routed yet: no route table from the scheduler "
-                f"at {self.config.scheduler} so far"
-            )
-        route = self.table.lookup(name)
-        if route is None:
-            raise errors.ModelNotFound(f"model '{name}' not found")
-        if not self._replicas(name, version):
-            what = f"model '{name}'" if version is None else f"model '{name}' version '{version}'"
-            raise errors.ModelNotReady(f"{what} has no ready replica ({route.why_unavailable()})")
+    async def _rest_of(
+        self, job: Job, endpoint: Endpoint, answer: aiohttp.ClientResponse, expires: float
+    ) -> bytes:
+        """A non-streamed answer to a stream request (an error before the first part)."""
+        try:
+            async with asyncio.timeout_at(expires):
+                return await read_all(endpoint, answer)
+        except TimeoutError:
+            raise errors.DeadlineExceeded(job.deadline.exceeded(job.model)) from None
+        except UpstreamBroken as exc:
+            raise BadGateway(f"model '{job.model}': {exc.message}") from None
 
     def _deadline(self, request: web.Request) -> Deadline:
         raw = request.headers.get(TIMEOUT_MS)

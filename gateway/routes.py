@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from gateway.experiments import Experiment
 from loadmaster.generated.scheduler.v1 import admin_pb2 as pb
 
 
@@ -54,12 +55,19 @@ def _empty_routes() -> Mapping[str, Route]:
     return MappingProxyType({})
 
 
+def _empty_experiments() -> Mapping[str, Experiment]:
+    return MappingProxyType({})
+
+
 @dataclass(frozen=True, slots=True)
 class RouteTable:
-    """Every model by name; empty (generation 0) until the scheduler's first message."""
+    """Every model by name, and every experiment by name and by the model it takes over;
+    empty (generation 0) until the scheduler's first message."""
 
     generation: int = 0
     routes: Mapping[str, Route] = field(default_factory=_empty_routes)
+    experiments: Mapping[str, Experiment] = field(default_factory=_empty_experiments)
+    takeovers: Mapping[str, Experiment] = field(default_factory=_empty_experiments)
 
     @classmethod
     def from_proto(cls, msg: pb.RouteTable) -> RouteTable:
@@ -76,7 +84,14 @@ class RouteTable:
             )
             for m in msg.models
         }
-        return cls(generation=msg.generation, routes=MappingProxyType(routes))
+        experiments = {e.spec.name: Experiment.from_proto(e) for e in msg.experiments}
+        takeovers = {e.default_model: e for e in experiments.values() if e.default_model}
+        return cls(
+            generation=msg.generation,
+            routes=MappingProxyType(routes),
+            experiments=MappingProxyType(experiments),
+            takeovers=MappingProxyType(takeovers),
+        )
 
     def lookup(self, model: str) -> Route | None:
         return self.routes.get(model)

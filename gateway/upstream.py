@@ -49,6 +49,16 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+async def read_all(endpoint: Endpoint, response: aiohttp.ClientResponse) -> bytes:
+    """The rest of `response`'s body; a break raises `UpstreamBroken`, a timeout `TimeoutError`."""
+    try:
+        return await response.read()
+    except TimeoutError:
+        raise
+    except aiohttp.ClientError as exc:
+        raise UpstreamBroken(endpoint, _describe(exc)) from exc
+
+
 class Upstream:
     """A pooled `ClientSession`, opened on first use (it must be made inside the event loop)."""
 
@@ -70,6 +80,35 @@ class Upstream:
             )
         return self._session
 
+    async def open(
+        self,
+        endpoint: Endpoint,
+        method: str,
+        path_qs: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        timeout_s: float | None,
+    ) -> aiohttp.ClientResponse:
+        """Send one request and return once the response's head has arrived; the body is the
+        caller's to read (or not: `close` the response then). `timeout_s` bounds the whole
+        exchange, body included (None: no bound); it raises `TimeoutError` unchanged."""
+        url = URL(f"http://{endpoint.http}{path_qs}", encoded=True)
+        try:
+            return await self._client().request(
+                method,
+                url,
+                data=body if body else None,
+                headers=dict(headers),
+                timeout=aiohttp.ClientTimeout(total=timeout_s),
+                allow_redirects=False,
+            )
+        except TimeoutError:
+            raise
+        except aiohttp.ClientConnectionError as exc:
+            raise UpstreamUnreachable(endpoint, _describe(exc)) from exc
+        except aiohttp.ClientError as exc:
+            raise UpstreamBroken(endpoint, _describe(exc)) from exc
+
     async def forward(
         self,
         endpoint: Endpoint,
@@ -79,30 +118,10 @@ class Upstream:
         body: bytes,
         timeout_s: float,
     ) -> UpstreamResponse:
-        """Send one request to `endpoint`; a timeout raises `TimeoutError` unchanged."""
-        url = URL(f"http://{endpoint.http}{path_qs}", encoded=True)
-        timeout = aiohttp.ClientTimeout(total=timeout_s)
+        """Send one request to `endpoint` and read the whole answer."""
+        response = await self.open(endpoint, method, path_qs, headers, body, timeout_s)
         try:
-            response = await self._client().request(
-                method,
-                url,
-                data=body if body else None,
-                headers=dict(headers),
-                timeout=timeout,
-                allow_redirects=False,
-            )
-        except TimeoutError:
-            raise
-        except aiohttp.ClientConnectionError as exc:
-            raise UpstreamUnreachable(endpoint, _describe(exc)) from exc
-        except aiohttp.ClientError as exc:
-            raise UpstreamBroken(endpoint, _describe(exc)) from exc
-        try:
-            payload = await response.read()
-        except TimeoutError:
-            raise
-        except aiohttp.ClientError as exc:
-            raise UpstreamBroken(endpoint, _describe(exc)) from exc
+            payload = await read_all(endpoint, response)
         finally:
             response.release()
         return UpstreamResponse(response.status, response.headers, payload)

@@ -26,7 +26,7 @@ def _port(text: str) -> int:
 
 
 def add_gateway(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("gateway", help="run the gateway (OIP REST front door)")
+    p = sub.add_parser("gateway", help="run the gateway (OIP REST and gRPC front door)")
     p.add_argument("--name", default="gateway", help="this gateway's name, in the scheduler's logs")
     p.add_argument(
         "--scheduler",
@@ -35,12 +35,19 @@ def add_gateway(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         help=f"the scheduler's admin address (default: ${ENV_SCHEDULER} or {DEFAULT_SCHEDULER})",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    p.add_argument("--http-port", type=_port, default=9000, metavar="PORT")
     p.add_argument(
-        "--grpc-port", type=_port, default=9500, metavar="PORT", help="reserved; gRPC comes later"
+        "--http-port", type=_port, default=9000, metavar="PORT", help="OIP REST and /metrics"
     )
+    p.add_argument("--grpc-port", type=_port, default=9500, metavar="PORT", help="OIP gRPC")
     p.add_argument(
         "--max-body", type=memory, default=parse_memory("64Mi"), help="largest request body"
+    )
+    p.add_argument(
+        "--traffic-report-interval",
+        type=float,
+        default=1.0,
+        metavar="S",
+        help="seconds between reports of experiment traffic to the scheduler (default 1)",
     )
     p.set_defaults(run=run_gateway)
 
@@ -57,6 +64,7 @@ def run_gateway(args: argparse.Namespace) -> int:
             http_port=args.http_port,
             grpc_port=args.grpc_port,
             max_body_bytes=args.max_body,
+            traffic_report_interval_s=args.traffic_report_interval,
         )
     except ValueError as exc:
         error(str(exc))

@@ -68,13 +68,17 @@ class FakeAgent:
     """An agent's OIP REST as the gateway sees it: records every request, then echoes the body
     back with its `Inference-Header-Content-Length` (binary) or answers JSON naming itself.
     `status` other than 200 answers `{"error": ...}`; `delay_s` holds the answer back;
-    `truncate` promises a body and hangs up after a part of it; `on_request` runs first."""
+    `truncate` promises a body and hangs up after a part of it; `on_request` runs first.
+    `infer_stream` answers `events` as server-sent events, holding all but the first back
+    until `gate` is set (when there is one), and hangs up after the first with `truncate`."""
 
     name: str
     status: int = 200
     delay_s: float = 0.0
     truncate: bool = False
     on_request: Callable[[], None] | None = None
+    events: list[bytes] = field(default_factory=lambda: [b"data: {}\n\n"])
+    gate: asyncio.Event | None = None
     seen: list[Seen] = field(default_factory=list)
     cancelled: asyncio.Event = field(default_factory=asyncio.Event)
     address: str = ""
@@ -95,17 +99,39 @@ class FakeAgent:
         except asyncio.CancelledError:
             self.cancelled.set()
             raise
-        if self.truncate:
-            return await self._hang_up(request)
         if self.status != 200:
             return web.json_response(
                 {"error": f"{self.name} says {self.status}"}, status=self.status
             )
+        if request.path.endswith("/infer_stream"):
+            return await self._events(request)
+        if self.truncate:
+            return await self._hang_up(request)
         length = request.headers.get(HEADER_LENGTH)
         if length is not None:
             headers = {HEADER_LENGTH: length, "Content-Type": "application/octet-stream"}
             return web.Response(body=body, headers=headers)
         return web.json_response({"server": self.name, "path": request.path})
+
+    async def _events(self, request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        first, *rest = self.events
+        await response.write(first)
+        try:
+            if self.gate is not None:
+                await self.gate.wait()
+        except asyncio.CancelledError:
+            self.cancelled.set()
+            raise
+        if self.truncate:
+            assert request.transport is not None
+            request.transport.close()
+            return response
+        for event in rest:
+            await response.write(event)
+        await response.write_eof()
+        return response
 
     async def _hang_up(self, request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Length": "100"})
@@ -141,6 +167,7 @@ class FakeRoutes(admin_pb2_grpc.SchedulerAdminServicer):
     LoadModel = UnloadModel = ModelStatus = ListModels = _unused
     ServerStatus = ListServers = SchedulerStatus = _unused
     SubscribeModelStatus = SubscribeServerStatus = _unused
+    StartExperiment = StopExperiment = ExperimentStatus = ListExperiments = ReportTraffic = _unused
 
 
 @dataclass

@@ -12,10 +12,12 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from gateway.balancer import Balancer
 from gateway.config import GatewayConfig
+from gateway.experiments import Experiment
 from gateway.metrics import GatewayMetrics
 from gateway.proxy import Proxy
 from gateway.rest import GatewayRest
 from gateway.routes import Endpoint, Route, RouteTable
+from gateway.targets import Targets
 from gateway.upstream import Upstream
 from tests.gateway.fakes import FakeAgent, FirstTwo, start_app
 
@@ -24,7 +26,7 @@ LIMIT = 4096
 
 @dataclass
 class Rig:
-    rest: GatewayRest
+    targets: Targets
     balancer: Balancer
     registry: CollectorRegistry
     client: aiohttp.ClientSession
@@ -40,12 +42,20 @@ class Rig:
         self.agents[name] = agent
         return agent
 
-    def routes(self, *routes: Route) -> None:
+    def routes(self, *routes: Route, experiments: tuple[Experiment, ...] = ()) -> None:
         self.generation += 1
-        self.rest.set_table(RouteTable(self.generation, {r.model: r for r in routes}))
+        self.targets.set_table(
+            RouteTable(
+                self.generation,
+                {r.model: r for r in routes},
+                {e.name: e for e in experiments},
+                {e.default_model: e for e in experiments if e.default_model},
+            )
+        )
 
     def sample(self, name: str, **labels: str) -> float:
-        return self.registry.get_sample_value(name, labels) or 0.0
+        """A metric's value; `protocol` is "rest" unless given."""
+        return self.registry.get_sample_value(name, {"protocol": "rest", **labels}) or 0.0
 
 
 def endpoint(agent: FakeAgent | str, version: int = 1) -> Endpoint:
@@ -68,19 +78,21 @@ def route(
 
 
 async def make_rig(
-    rng: random.Random | None = None, upstream_timeout_s: float = 5.0
+    rng: random.Random | None = None,
+    upstream_timeout_s: float = 5.0,
+    split_rng: random.Random | None = None,
 ) -> AsyncIterator[Rig]:
     registry = CollectorRegistry()
     metrics = GatewayMetrics(registry)
     upstream = Upstream(connections_per_endpoint=8)
     balancer = Balancer(rng or FirstTwo())
     config = GatewayConfig(http_port=0, max_body_bytes=LIMIT, upstream_timeout_s=upstream_timeout_s)
-    rest = GatewayRest(
-        config, Proxy(upstream, balancer, metrics), metrics, lambda: generate_latest(registry)
-    )
+    targets = Targets(config.scheduler, rng=split_rng)
+    proxy = Proxy(balancer, metrics)
+    rest = GatewayRest(config, targets, proxy, upstream, metrics, lambda: generate_latest(registry))
     runner, address = await start_app(rest.app())
     async with aiohttp.ClientSession() as client:
-        rig = Rig(rest, balancer, registry, client, f"http://{address}")
+        rig = Rig(targets, balancer, registry, client, f"http://{address}")
         try:
             yield rig
         finally:

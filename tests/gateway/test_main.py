@@ -13,6 +13,8 @@ import pytest
 import gateway.main
 from gateway.config import GatewayConfig
 from loadmaster.cli.main import build_parser, main
+from loadmaster.generated.inference import grpc_service_pb2 as inference
+from loadmaster.generated.inference import grpc_service_pb2_grpc as inference_grpc
 from loadmaster.generated.scheduler.v1 import admin_pb2_grpc
 from tests.gateway.fakes import (
     WAIT_S,
@@ -45,8 +47,10 @@ async def test_serve_follows_the_scheduler_and_stops() -> None:
     await server.start()
     gate = asyncio.Event()
     await fake.scripts.put(Script([table(1, model_route("iris"))], hold=True, gate=gate))
-    http_port = free_port()
-    config = GatewayConfig(name="gw-t", scheduler=f"127.0.0.1:{port}", http_port=http_port)
+    http_port, grpc_port = free_port(), free_port()
+    config = GatewayConfig(
+        name="gw-t", scheduler=f"127.0.0.1:{port}", http_port=http_port, grpc_port=grpc_port
+    )
     stop = asyncio.Event()
     serving = asyncio.create_task(gateway.main.serve(config, stop))
     base = f"http://127.0.0.1:{http_port}"
@@ -61,6 +65,13 @@ async def test_serve_follows_the_scheduler_and_stops() -> None:
                 status, _ = await asyncio.to_thread(get, f"{base}/v2/health/ready")
         status, body = await asyncio.to_thread(get, f"{base}/v2/models/iris/ready")
         assert status == 503 and body["ready"] is False  # known, with no replica
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+            stub: inference_grpc.GRPCInferenceServiceAsyncStub = (
+                inference_grpc.GRPCInferenceServiceStub(channel)
+            )
+            assert (await stub.ServerReady(inference.ServerReadyRequest())).ready
+            ready = await stub.ModelReady(inference.ModelReadyRequest(name="iris"))
+            assert not ready.ready
     finally:
         stop.set()
         async with asyncio.timeout(WAIT_S):
@@ -93,17 +104,20 @@ def test_gateway_command_builds_the_config(monkeypatch: pytest.MonkeyPatch) -> N
 def test_gateway_command_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("LOADMASTER_SCHEDULER", raising=False)
     args = build_parser().parse_args(["gateway"])
-    assert (args.name, args.scheduler, args.http_port, args.max_body) == (
+    assert (args.name, args.scheduler, args.http_port, args.grpc_port, args.max_body) == (
         "gateway",
         "127.0.0.1:9004",
         9000,
+        9500,
         64 * 1024 * 1024,
     )
     monkeypatch.setenv("LOADMASTER_SCHEDULER", "elsewhere:9004")
     assert build_parser().parse_args(["gateway"]).scheduler == "elsewhere:9004"
 
 
-@pytest.mark.parametrize("flags", [["--http-port", "70000"], ["--max-body", "lots"]])
+@pytest.mark.parametrize(
+    "flags", [["--http-port", "70000"], ["--grpc-port", "-1"], ["--max-body", "lots"]]
+)
 def test_gateway_command_refuses_bad_flags(flags: list[str]) -> None:
     with pytest.raises(SystemExit) as exc:
         build_parser().parse_args(["gateway", *flags])

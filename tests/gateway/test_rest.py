@@ -333,5 +333,8 @@ async def test_metrics_are_counted_and_served(rig: Rig) -> None:
     async with rig.client.get(f"{rig.url}/metrics") as r:
         text = await r.text()
     assert r.status == 200
-    assert 'loadmaster_gateway_requests_total{code="200",model="iris"} 2.0' in text
-    assert 'loadmaster_gateway_request_seconds_bucket{le="0.0001",model="iris"}' in text
+    assert 'loadmaster_gateway_requests_total{code="200",model="iris",protocol="rest"} 2.0' in text
+    assert (
+        'loadmaster_gateway_request_seconds_bucket{le="0.0001",model="iris",protocol="rest"}'
+        in text
+    )

@@ -23,6 +23,7 @@ from tests.integration.cluster import (
     Cluster,
     GatewayProcess,
     Traffic,
+    cli,
     servers_of,
     start_gateway,
     wait_until,
@@ -40,6 +41,8 @@ def cluster(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
         cluster.settled("iris", 2, "Full")
         yield cluster
     finally:
+        for name in ("iris", "huge"):  # an agent drains only once nothing needs it any more
+            cli("model", "unload", name, scheduler=cluster.scheduler.admin, check=False)
         cluster.close()
 
 
