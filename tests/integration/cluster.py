@@ -269,14 +269,14 @@ class GatewayProcess:
         stop_process(self.process)
 
 
-def start_gateway(work: Path, scheduler_admin: str) -> GatewayProcess:
+def start_gateway(work: Path, scheduler_admin: str, *extra: str) -> GatewayProcess:
     """`loadmaster gateway` following the scheduler's routes; returns once it has a table."""
     http_port, grpc_port = free_port(), free_port()
     log_path = work / f"gateway-{http_port}.log"
     command = [
         sys.executable, "-m", "loadmaster.cli.main", "--log-format", "json", "gateway",
         "--scheduler", scheduler_admin, "--http-port", str(http_port),
-        "--grpc-port", str(grpc_port),
+        "--grpc-port", str(grpc_port), *extra,
     ]  # fmt: skip
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     with log_path.open("wb") as log:

@@ -406,3 +406,29 @@ def test_scheduler_flags_become_the_config(
     assert main(["scheduler", "--heartbeat-interval", "5", "--heartbeat-timeout", "2"]) == 2
     assert "heartbeat timeout must be longer" in capsys.readouterr().err
     assert len(seen) == 1
+
+
+def test_infer_through_a_gateway_asks_no_scheduler_for_replicas(
+    cli: Cli, agent: tuple[FakeAgent, str]
+) -> None:
+    gateway, endpoint = agent  # the fake answers OIP as a gateway would
+    status, out, err = cli("infer", "iris", "-d", json.dumps(REQUEST), "--gateway", endpoint)
+    assert status == 0, err
+    assert json.loads(out)["model_name"] == "iris"
+    assert gateway.requests == [("/v2/models/iris/infer", REQUEST)]
+    gateway.errors["iris"] = (503, "model 'iris' has no ready replica (ModelProgressing)")
+    assert cli("infer", "iris", "-d", json.dumps(REQUEST), "--gateway", endpoint) == (
+        1,
+        "",
+        f"error: gateway {endpoint} answered 503: model 'iris' has no ready replica "
+        "(ModelProgressing)\n",
+    )
+
+
+def test_infer_through_an_unreachable_gateway(cli: Cli) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = f"127.0.0.1:{probe.getsockname()[1]}"
+    status, out, err = cli("infer", "iris", "-d", json.dumps(REQUEST), "--gateway", closed)
+    assert (status, out) == (1, "")
+    assert err.startswith(f"error: cannot reach the gateway at {closed} (")
