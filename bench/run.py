@@ -45,6 +45,11 @@ BENCHMARKS: dict[str, Benchmark] = {
             "agent vs MLServer 1.7: same torch MLP, REST + gRPC, concurrency 1 and 16",
         ),
         Benchmark(
+            "gateway",
+            "bench.gateway",
+            "gateway vs calling the agent directly: REST, c=1 and 32, shared and pinned CPUs",
+        ),
+        Benchmark(
             "placement",
             "bench.placement",
             "scheduler placement: best-fit vs spread, 10,000 replicas on 1,000 servers",
