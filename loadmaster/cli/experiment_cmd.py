@@ -12,18 +12,19 @@ from __future__ import annotations
 import argparse
 
 from loadmaster.cli.admin_options import CommandFailed, add_admin_options, admin_command
+from loadmaster.cli.apply import Sent, Words, apply_each
+from loadmaster.cli.arguments import seconds
 from loadmaster.cli.output import (
     EXIT_OK,
     EXIT_USAGE,
-    error,
     note,
     print_fields,
     print_json,
     print_table,
 )
-from loadmaster.client import AdminClient, InvalidSpec, experiment_status_json
+from loadmaster.client import AdminClient, experiment_status_json
 from loadmaster.generated.scheduler.v1 import admin_pb2
-from loadmaster.resources import load_experiment_files
+from loadmaster.resources import ExperimentSpec, load_experiment_files
 
 DEFAULT_WAIT_S = 60.0
 ExperimentStatus = admin_pb2.ExperimentStatusResponse
@@ -59,7 +60,7 @@ def add_experiment(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     )
     status.add_argument(
         "--timeout",
-        type=_seconds,
+        type=seconds,
         metavar="S",
         help=f"with --wait: give up after S seconds (default {DEFAULT_WAIT_S:g})",
     )
@@ -71,41 +72,18 @@ def add_experiment(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     listing.set_defaults(run=admin_command(_list))
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
-    return value
-
-
 def _start(client: AdminClient, args: argparse.Namespace) -> int:
     specs = load_experiment_files(args.files)
     if not specs:
         raise CommandFailed(f"no Experiment documents in {', '.join(args.files)}", EXIT_USAGE)
     existing = {e.name for e in client.list_experiments()}
-    results: list[dict[str, object]] = []
-    status = EXIT_OK
-    for spec in specs:
-        try:
-            reply = client.start_experiment(spec)
-        except InvalidSpec as exc:
-            named = exc.message.startswith(f"experiment {spec.name}:")
-            error(exc.message if named else f"experiment {spec.name}: {exc.message}")
-            status = EXIT_USAGE
-            continue
-        if not reply.changed:
-            result = "unchanged"
-        else:
-            result = "changed" if spec.name in existing else "started"
-        results.append({"name": reply.name, "uid": reply.uid, "result": result})
-        if not args.json:
-            print(f"experiment {reply.name}: uid {reply.uid} ({result})")
-    if args.json:
-        print_json(results)
-    return status
+
+    def send(spec: ExperimentSpec) -> Sent:
+        reply = client.start_experiment(spec)
+        return Sent(reply.name, reply.uid, reply.changed)
+
+    words = Words("experiment", "uid", "started", "changed", prefix_errors=True)
+    return apply_each(specs, lambda s: s.name, send, existing, words, args.json)
 
 
 def _stop(client: AdminClient, args: argparse.Namespace) -> int:

@@ -11,19 +11,20 @@ from __future__ import annotations
 import argparse
 
 from loadmaster.cli.admin_options import CommandFailed, add_admin_options, admin_command
+from loadmaster.cli.apply import Sent, Words, apply_each
+from loadmaster.cli.arguments import seconds
 from loadmaster.cli.output import (
     EXIT_OK,
     EXIT_USAGE,
-    error,
     note,
     print_fields,
     print_json,
     print_table,
 )
-from loadmaster.client import AdminClient, InvalidSpec, model_status_json
+from loadmaster.client import AdminClient, model_status_json
 from loadmaster.generated.scheduler.v1 import admin_pb2
 from loadmaster.model_state import ModelState
-from loadmaster.resources import load_resource_files
+from loadmaster.resources import ModelSpec, load_resource_files
 
 DEFAULT_WAIT_S = 60.0
 
@@ -60,7 +61,7 @@ def add_model(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     status.add_argument(
         "--timeout",
-        type=_seconds,
+        type=seconds,
         metavar="S",
         help=f"with --wait: give up after S seconds (default {DEFAULT_WAIT_S:g})",
     )
@@ -72,40 +73,18 @@ def add_model(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     listing.set_defaults(run=admin_command(_list))
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
-    return value
-
-
 def _load(client: AdminClient, args: argparse.Namespace) -> int:
     specs = load_resource_files(args.files)
     if not specs:
         raise CommandFailed(f"no Model documents in {', '.join(args.files)}", EXIT_USAGE)
     existing = {model.name for model in client.list_models()}
-    results: list[dict[str, object]] = []
-    status = EXIT_OK
-    for spec in specs:
-        try:
-            reply = client.load_model(spec)
-        except InvalidSpec as exc:
-            error(exc.message)
-            status = EXIT_USAGE
-            continue
-        if not reply.changed:
-            result = "unchanged"
-        else:
-            result = "updated" if spec.name in existing else "created"
-        results.append({"name": reply.name, "version": reply.version, "result": result})
-        if not args.json:
-            print(f"model {reply.name}: version {reply.version} ({result})")
-    if args.json:
-        print_json(results)
-    return status
+
+    def send(spec: ModelSpec) -> Sent:
+        reply = client.load_model(spec)
+        return Sent(reply.name, reply.version, reply.changed)
+
+    words = Words("model", "version", "created", "updated")
+    return apply_each(specs, lambda s: s.name, send, existing, words, args.json)
 
 
 def _unload(client: AdminClient, args: argparse.Namespace) -> int:
