@@ -14,17 +14,16 @@ import threading
 import types
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from loadmaster.cli.main import main
 from loadmaster.generated.scheduler.v1 import admin_pb2
+from tests.loadmaster.cli.harness import Cli, write
 from tests.loadmaster.client.fakes import (
     REJECTED_URI,
     FakeAgent,
     FakeScheduler,
-    start_grpc,
     start_http,
 )
 
@@ -46,18 +45,6 @@ spec: {storageUri: file:///models/mlp}
 
 
 @pytest.fixture
-def fake() -> FakeScheduler:
-    return FakeScheduler()
-
-
-@pytest.fixture
-def address(fake: FakeScheduler) -> Iterator[str]:
-    server, address = start_grpc(fake)
-    yield address
-    server.stop(0)
-
-
-@pytest.fixture
 def agent() -> Iterator[tuple[FakeAgent, str]]:
     fake_agent = FakeAgent()
     httpd, endpoint = start_http(fake_agent)
@@ -66,39 +53,8 @@ def agent() -> Iterator[tuple[FakeAgent, str]]:
     httpd.server_close()
 
 
-class Cli:
-    """Runs `loadmaster ARGS --scheduler ADDRESS` and returns (status, stdout, stderr)."""
-
-    def __init__(self, address: str, capsys: pytest.CaptureFixture[str]) -> None:
-        self.address = address
-        self.capsys = capsys
-
-    def __call__(self, *args: str) -> tuple[int, str, str]:
-        self.capsys.readouterr()
-        status = main([*args, "--scheduler", self.address])
-        out, err = self.capsys.readouterr()
-        assert "Traceback" not in err
-        return status, out, err
-
-    def json(self, *args: str) -> Any:
-        status, out, err = self(*args, "--json")
-        assert status == 0, err
-        return json.loads(out)
-
-
-@pytest.fixture
-def cli(address: str, capsys: pytest.CaptureFixture[str]) -> Cli:
-    return Cli(address, capsys)
-
-
-def _write(tmp_path: Path, name: str, text: str) -> str:
-    path = tmp_path / name
-    path.write_text(text)
-    return str(path)
-
-
 def test_load_reports_created_unchanged_updated(cli: Cli, tmp_path: Path) -> None:
-    both = _write(tmp_path, "both.yaml", IRIS % 1 + "---\n" + MLP)
+    both = write(tmp_path, "both.yaml", IRIS % 1 + "---\n" + MLP)
     assert cli("model", "load", "-f", both) == (
         0,
         "model iris: version 1 (created)\nmodel mlp: version 1 (created)\n",
@@ -107,7 +63,7 @@ def test_load_reports_created_unchanged_updated(cli: Cli, tmp_path: Path) -> Non
     assert cli("model", "load", "-f", both)[1] == (
         "model iris: version 1 (unchanged)\nmodel mlp: version 1 (unchanged)\n"
     )
-    scaled = _write(tmp_path, "iris.yaml", IRIS % 3)
+    scaled = write(tmp_path, "iris.yaml", IRIS % 3)
     assert cli.json("model", "load", "-f", scaled) == [
         {"name": "iris", "version": 1, "result": "updated"}
     ]
@@ -122,7 +78,7 @@ def test_load_reads_stdin(cli: Cli, fake: FakeScheduler, monkeypatch: pytest.Mon
 def test_invalid_spec_is_exit_2_and_loads_nothing(
     cli: Cli, fake: FakeScheduler, tmp_path: Path
 ) -> None:
-    bad = _write(tmp_path, "bad.yaml", MLP + "---\n" + (IRIS % 1).replace("replicas", "replcas"))
+    bad = write(tmp_path, "bad.yaml", MLP + "---\n" + (IRIS % 1).replace("replicas", "replcas"))
     status, out, err = cli("model", "load", "-f", bad)
     assert (status, out) == (2, "")
     assert err == (
@@ -133,8 +89,8 @@ def test_invalid_spec_is_exit_2_and_loads_nothing(
 
 
 def test_spec_refused_by_the_scheduler_is_exit_2(cli: Cli, tmp_path: Path) -> None:
-    refused = _write(tmp_path, "r.yaml", MLP.replace("file:///models/mlp", REJECTED_URI))
-    status, out, err = cli("model", "load", "-f", refused, "-f", _write(tmp_path, "i", IRIS % 1))
+    refused = write(tmp_path, "r.yaml", MLP.replace("file:///models/mlp", REJECTED_URI))
+    status, out, err = cli("model", "load", "-f", refused, "-f", write(tmp_path, "i", IRIS % 1))
     assert status == 2
     assert out == "model iris: version 1 (created)\n"
     assert err == "error: spec.storageUri: scheme refused\n"
@@ -146,7 +102,7 @@ def test_missing_file_is_exit_2(cli: Cli, tmp_path: Path) -> None:
 
 
 def test_status_json_keys_and_table(cli: Cli, fake: FakeScheduler, tmp_path: Path) -> None:
-    cli("model", "load", "-f", _write(tmp_path, "i.yaml", IRIS % 2))
+    cli("model", "load", "-f", write(tmp_path, "i.yaml", IRIS % 2))
     replica = admin_pb2.ReplicaStatus(server="a", state="Available", version=1, model="iris")
     fake.set_state("iris", "ModelProgressing", "one of 2 loaded", [replica])
     status = cli.json("model", "status", "iris")
@@ -181,7 +137,7 @@ def test_status_of_unknown_model_is_exit_1(cli: Cli) -> None:
 
 
 def test_wait_returns_once_the_state_comes(cli: Cli, fake: FakeScheduler, tmp_path: Path) -> None:
-    cli("model", "load", "-f", _write(tmp_path, "i.yaml", IRIS % 1))
+    cli("model", "load", "-f", write(tmp_path, "i.yaml", IRIS % 1))
     timer = threading.Timer(0.2, fake.set_state, ("iris", "ModelAvailable"))
     timer.start()
     try:
@@ -194,7 +150,7 @@ def test_wait_returns_once_the_state_comes(cli: Cli, fake: FakeScheduler, tmp_pa
 def test_wait_timeout_is_exit_1_with_the_last_state(
     cli: Cli, fake: FakeScheduler, tmp_path: Path
 ) -> None:
-    cli("model", "load", "-f", _write(tmp_path, "i.yaml", IRIS % 1))
+    cli("model", "load", "-f", write(tmp_path, "i.yaml", IRIS % 1))
     fake.set_state("iris", "ScheduleFailed", "no server with capability gpu")
     status, out, err = cli(
         "model", "status", "iris", "--wait", "ModelAvailable", "--timeout", "0.3"
@@ -209,7 +165,7 @@ def test_wait_timeout_is_exit_1_with_the_last_state(
 def test_wait_stops_at_once_when_the_model_failed(
     cli: Cli, fake: FakeScheduler, tmp_path: Path
 ) -> None:
-    cli("model", "load", "-f", _write(tmp_path, "i.yaml", IRIS % 1))
+    cli("model", "load", "-f", write(tmp_path, "i.yaml", IRIS % 1))
     timer = threading.Timer(0.2, fake.set_state, ("iris", "ModelFailed", "load failed on a"))
     timer.start()
     try:
@@ -234,7 +190,7 @@ def test_wait_for_an_unknown_state_is_a_usage_error(
 
 def test_model_list_and_unload(cli: Cli, fake: FakeScheduler, tmp_path: Path) -> None:
     assert cli("model", "list") == (0, "", "no models\n")
-    cli("model", "load", "-f", _write(tmp_path, "m.yaml", MLP + "---\n" + IRIS % 2))
+    cli("model", "load", "-f", write(tmp_path, "m.yaml", MLP + "---\n" + IRIS % 2))
     fake.set_state("mlp", "ModelAvailable")
     assert cli("model", "list")[1].splitlines() == [
         "NAME  VERSION  STATE             SCHEDULING  AVAILABLE  REASON",
@@ -310,7 +266,7 @@ def test_scheduler_address_from_the_environment(
 
 
 def _serving(fake: FakeScheduler, endpoint: str, tmp_path: Path, cli: Cli) -> None:
-    cli("model", "load", "-f", _write(tmp_path, "i.yaml", IRIS % 1))
+    cli("model", "load", "-f", write(tmp_path, "i.yaml", IRIS % 1))
     fake.servers["dead"] = _server("dead", "127.0.0.1:1", ["iris"])
     fake.servers["a"] = _server("a", endpoint, ["iris"])
     replicas = [
@@ -337,7 +293,7 @@ def test_infer_posts_to_an_available_replica(
     }
     assert out.startswith('{\n  "model_name"')
     assert fake_agent.requests == [("/v2/models/iris/infer", REQUEST)]
-    body = _write(tmp_path, "req.json", json.dumps(REQUEST))
+    body = write(tmp_path, "req.json", json.dumps(REQUEST))
     assert cli("infer", "iris", "-d", f"@{body}")[0] == 0
 
 
@@ -356,7 +312,7 @@ def test_infer_agent_error(
 
 
 def test_infer_without_an_available_replica(cli: Cli, fake: FakeScheduler, tmp_path: Path) -> None:
-    cli("model", "load", "-f", _write(tmp_path, "i.yaml", IRIS % 1))
+    cli("model", "load", "-f", write(tmp_path, "i.yaml", IRIS % 1))
     fake.set_state("iris", "ScheduleFailed", "needs 2Gi, largest free 1.5Gi")
     assert cli("infer", "iris", "-d", json.dumps(REQUEST)) == (
         1,

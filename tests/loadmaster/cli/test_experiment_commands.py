@@ -7,17 +7,15 @@ statuses (0 done, 1 failed, 2 bad input) and `error: ...` messages without trace
 from __future__ import annotations
 
 import io
-import json
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from loadmaster.cli.main import main
-from tests.loadmaster.client.fakes import FakeScheduler, start_grpc
+from tests.loadmaster.cli.harness import Cli, write
+from tests.loadmaster.client.fakes import FakeScheduler
 
 AB = """\
 apiVersion: mlops.seldon.io/v1alpha1
@@ -45,51 +43,8 @@ spec: {storageUri: file:///models/iris}
 """
 
 
-@pytest.fixture
-def fake() -> FakeScheduler:
-    return FakeScheduler()
-
-
-@pytest.fixture
-def address(fake: FakeScheduler) -> Iterator[str]:
-    server, address = start_grpc(fake)
-    yield address
-    server.stop(0)
-
-
-class Cli:
-    """Runs `loadmaster ARGS --scheduler ADDRESS` and returns (status, stdout, stderr)."""
-
-    def __init__(self, address: str, capsys: pytest.CaptureFixture[str]) -> None:
-        self.address = address
-        self.capsys = capsys
-
-    def __call__(self, *args: str) -> tuple[int, str, str]:
-        self.capsys.readouterr()
-        status = main([*args, "--scheduler", self.address])
-        out, err = self.capsys.readouterr()
-        assert "Traceback" not in err
-        return status, out, err
-
-    def json(self, *args: str) -> Any:
-        status, out, err = self(*args, "--json")
-        assert status == 0, err
-        return json.loads(out)
-
-
-@pytest.fixture
-def cli(address: str, capsys: pytest.CaptureFixture[str]) -> Cli:
-    return Cli(address, capsys)
-
-
-def _write(tmp_path: Path, name: str, text: str) -> str:
-    path = tmp_path / name
-    path.write_text(text)
-    return str(path)
-
-
 def test_start_reports_started_unchanged_changed(cli: Cli, tmp_path: Path) -> None:
-    both = _write(tmp_path, "both.yaml", AB % 50 + "---\n" + CD)
+    both = write(tmp_path, "both.yaml", AB % 50 + "---\n" + CD)
     assert cli("experiment", "start", "-f", both) == (
         0,
         "experiment ab: uid 1 (started)\nexperiment cd: uid 2 (started)\n",
@@ -98,7 +53,7 @@ def test_start_reports_started_unchanged_changed(cli: Cli, tmp_path: Path) -> No
     assert cli("experiment", "start", "-f", both)[1] == (
         "experiment ab: uid 1 (unchanged)\nexperiment cd: uid 2 (unchanged)\n"
     )
-    changed = _write(tmp_path, "ab.yaml", AB % 150)
+    changed = write(tmp_path, "ab.yaml", AB % 150)
     assert cli.json("experiment", "start", "-f", changed) == [
         {"name": "ab", "uid": 3, "result": "changed"}
     ]
@@ -113,18 +68,18 @@ def test_start_reads_stdin(cli: Cli, fake: FakeScheduler, monkeypatch: pytest.Mo
 def test_start_refuses_bad_input_before_sending(
     cli: Cli, fake: FakeScheduler, tmp_path: Path
 ) -> None:
-    mixed = _write(tmp_path, "mixed.yaml", CD + "---\n" + MODEL)
+    mixed = write(tmp_path, "mixed.yaml", CD + "---\n" + MODEL)
     status, out, err = cli("experiment", "start", "-f", mixed)
     assert (status, out) == (2, "")
     assert err == (
         f"error: {mixed}: document 2 (Model iris): kind Model is not an experiment: load "
         "models with `loadmaster model load -f FILE`\n"
     )
-    typo = _write(tmp_path, "typo.yaml", CD.replace("weight: 1}]", "wieght: 1}]"))
+    typo = write(tmp_path, "typo.yaml", CD.replace("weight: 1}]", "wieght: 1}]"))
     status, _, err = cli("experiment", "start", "-f", typo)
     assert status == 2
     assert "spec.candidates[1].wieght: unknown field (did you mean weight?)" in err
-    empty = _write(tmp_path, "empty.yaml", "# nothing\n")
+    empty = write(tmp_path, "empty.yaml", "# nothing\n")
     assert cli("experiment", "start", "-f", empty)[::2] == (
         2,
         f"error: no Experiment documents in {empty}\n",
@@ -133,9 +88,9 @@ def test_start_refuses_bad_input_before_sending(
 
 
 def test_start_refused_by_the_scheduler_exits_2(cli: Cli, tmp_path: Path) -> None:
-    cli("experiment", "start", "-f", _write(tmp_path, "ab.yaml", AB % 50))
+    cli("experiment", "start", "-f", write(tmp_path, "ab.yaml", AB % 50))
     rival = AB.replace("name: ab", "name: rival") % 50
-    status, out, err = cli("experiment", "start", "-f", _write(tmp_path, "r.yaml", rival))
+    status, out, err = cli("experiment", "start", "-f", write(tmp_path, "r.yaml", rival))
     assert (status, out) == (2, "")
     assert err == (
         "error: experiment rival: spec.default: model 'iris' is already taken over by "
@@ -144,7 +99,7 @@ def test_start_refused_by_the_scheduler_exits_2(cli: Cli, tmp_path: Path) -> Non
 
 
 def test_model_load_refuses_experiments(cli: Cli, fake: FakeScheduler, tmp_path: Path) -> None:
-    both = _write(tmp_path, "both.yaml", MODEL + "---\n" + CD)
+    both = write(tmp_path, "both.yaml", MODEL + "---\n" + CD)
     status, _, err = cli("model", "load", "-f", both)
     assert status == 2
     assert err == (
@@ -155,8 +110,8 @@ def test_model_load_refuses_experiments(cli: Cli, fake: FakeScheduler, tmp_path:
 
 
 def test_status_table_and_json(cli: Cli, fake: FakeScheduler, tmp_path: Path) -> None:
-    cli("experiment", "start", "-f", _write(tmp_path, "ab.yaml", AB % 150))
-    cli("model", "load", "-f", _write(tmp_path, "iris.yaml", MODEL))
+    cli("experiment", "start", "-f", write(tmp_path, "ab.yaml", AB % 150))
+    cli("model", "load", "-f", write(tmp_path, "iris.yaml", MODEL))
     fake.set_state("iris", "ModelAvailable")
     status, out, _ = cli("experiment", "status", "ab")
     assert status == 0
@@ -187,10 +142,10 @@ def test_status_table_and_json(cli: Cli, fake: FakeScheduler, tmp_path: Path) ->
 
 
 def test_status_wait(cli: Cli, fake: FakeScheduler, tmp_path: Path) -> None:
-    cli("experiment", "start", "-f", _write(tmp_path, "cd.yaml", CD))
+    cli("experiment", "start", "-f", write(tmp_path, "cd.yaml", CD))
     for name in ("c", "d"):
         model = MODEL.replace("name: iris", f"name: {name}")
-        cli("model", "load", "-f", _write(tmp_path, f"{name}.yaml", model))
+        cli("model", "load", "-f", write(tmp_path, f"{name}.yaml", model))
     fake.set_state("c", "ModelAvailable")
     status, _, err = cli("experiment", "status", "cd", "--wait", "--timeout", "0.2")
     assert (status, err) == (
@@ -210,7 +165,7 @@ def test_status_wait(cli: Cli, fake: FakeScheduler, tmp_path: Path) -> None:
 def test_list_stop_and_not_found(cli: Cli, tmp_path: Path) -> None:
     status, out, err = cli("experiment", "list")
     assert (status, out, err) == (0, "", "no experiments\n")
-    cli("experiment", "start", "-f", _write(tmp_path, "both.yaml", AB % 50 + "---\n" + CD))
+    cli("experiment", "start", "-f", write(tmp_path, "both.yaml", AB % 50 + "---\n" + CD))
     _, out, _ = cli("experiment", "list")
     assert out.splitlines() == [
         "NAME  STATE              DEFAULT  CANDIDATES          MIRROR      REQUESTS  REASON",
