@@ -28,8 +28,11 @@ class Balancer:
         self, endpoints: Sequence[Endpoint], exclude: Set[Endpoint] = frozenset()
     ) -> Endpoint | None:
         """The less busy of two random candidates; None when `exclude` leaves none."""
-        excluded = {e.key for e in exclude}
-        candidates = [e for e in endpoints if e.key not in excluded]
+        if exclude:
+            excluded = {e.key for e in exclude}
+            candidates: Sequence[Endpoint] = [e for e in endpoints if e.key not in excluded]
+        else:
+            candidates = endpoints
         if len(candidates) <= 1:
             return candidates[0] if candidates else None
         first, second = self._rng.sample(candidates, 2)

@@ -6,7 +6,7 @@ Both doors must answer the same way for the same request (a version that is not 
 
 from __future__ import annotations
 
-import uuid
+import os
 
 from loadmaster.oip import errors
 
@@ -18,7 +18,7 @@ TRACE_HEADERS = ("traceparent", "tracestate")
 
 def request_id(given: str | None) -> str:
     """The client's request id, or a new one (32 hex digits) when it sent none."""
-    return given or uuid.uuid4().hex
+    return given or os.urandom(16).hex()
 
 
 def parse_version(text: str | None) -> int | None:

@@ -1,5 +1,9 @@
 """Prometheus metrics of the gateway, on a registry passed in (never the global one).
 
+Every inference is counted, so the labelled children it counts into are kept in dicts by
+their labels: `labels()` validates and joins its arguments on every call, which showed in
+the gateway's profile.
+
 `model` is a label only for models in the route table: names from unknown requests are
 counted under `UNKNOWN_MODEL`, so a client cannot grow the label set without bound.
 `protocol` is "rest" or "grpc"; `code` is the HTTP status (REST) or the gRPC status name.
@@ -65,12 +69,22 @@ class GatewayMetrics:
             ["experiment", "model", "outcome"],
             registry=registry,
         )
+        self._answered: dict[tuple[str, str, str], Counter] = {}
+        self._timed: dict[tuple[str, str], Histogram] = {}
 
     def answered(self, model: str, protocol: str, code: str, seconds: float | None) -> None:
         """Count one request; `seconds` is None for streams, whose length is the client's."""
-        self.requests.labels(model, protocol, code).inc()
+        counter = self._answered.get((model, protocol, code))
+        if counter is None:
+            counter = self._answered[model, protocol, code] = self.requests.labels(
+                model, protocol, code
+            )
+        counter.inc()
         if seconds is not None:
-            self.latency.labels(model, protocol).observe(seconds)
+            histogram = self._timed.get((model, protocol))
+            if histogram is None:
+                histogram = self._timed[model, protocol] = self.latency.labels(model, protocol)
+            histogram.observe(seconds)
 
     def experiment_answered(
         self, experiment: str, candidate: str, protocol: str, code: str, seconds: float | None

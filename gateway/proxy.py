@@ -86,13 +86,21 @@ class Proxy:
         self.balancer = balancer
         self.metrics = metrics
 
-    async def send(self, job: Job, candidates: Candidates, attempt: Attempt[T]) -> T:
+    async def send(
+        self,
+        job: Job,
+        candidates: Candidates,
+        attempt: Attempt[T],
+        first: Sequence[Endpoint] | None = None,
+    ) -> T:
         """The first usable answer from a replica of `job.model`, within its deadline.
 
-        `candidates` is asked again before the retry: the table may have changed meanwhile
-        (the replica that failed was being unloaded, say), and the retry should use the new one.
+        `first`, when given, are the replicas to choose from for the first attempt (the ones
+        the router just found ready). `candidates` is asked before the retry: the table may
+        have changed meanwhile (the replica that failed was being unloaded, say), and the retry
+        should use the new one.
         """
-        endpoint, answer = await self._within_deadline(job, candidates, attempt)
+        endpoint, answer = await self._within_deadline(job, candidates, attempt, first)
         self.balancer.release(endpoint)
         return answer
 
@@ -123,53 +131,52 @@ class Proxy:
         )
 
     async def _within_deadline(
-        self, job: Job, candidates: Candidates, attempt: Attempt[T]
+        self,
+        job: Job,
+        candidates: Candidates,
+        attempt: Attempt[T],
+        first: Sequence[Endpoint] | None = None,
     ) -> tuple[Endpoint, T]:
-        expires = asyncio.get_running_loop().time() + job.deadline.seconds
+        """Choose, attempt, retry once on another replica after a `Retryable` failure; the
+        answer comes with its replica left counted busy (released on any failure)."""
+        loop = asyncio.get_running_loop()
+        expires = loop.time() + job.deadline.seconds
+        balancer = self.balancer
+        tried: set[Endpoint] = set()
+        failures: list[str] = []
         try:
             async with asyncio.timeout_at(expires):
-                return await self._attempts(job, candidates, attempt, expires)
+                for number in range(ATTEMPTS):
+                    choices = first if number == 0 and first is not None else candidates()
+                    endpoint = balancer.choose(choices, exclude=tried)
+                    if endpoint is None:
+                        failures.append("no other replica to retry on")
+                        break
+                    if number:
+                        self.metrics.retries.labels(job.model, job.protocol).inc()
+                    tried.add(endpoint)
+                    remaining_s = max(expires - loop.time(), 0.001)
+                    balancer.acquire(endpoint)
+                    try:
+                        return endpoint, await attempt(endpoint, remaining_s)
+                    except Retryable as exc:
+                        balancer.release(endpoint)
+                        failure = f"{replica(endpoint)} {exc.problem}"
+                        self.failed(job, endpoint, exc.kind, failure)
+                        failures.append(failure)
+                    except BrokenOff as exc:
+                        balancer.release(endpoint)
+                        self.failed(job, endpoint, "broken", exc.problem)
+                        raise BadGateway(
+                            f"model '{job.model}': {replica(endpoint)} broke off its response "
+                            f"({exc.problem})"
+                        ) from None
+                    except BaseException:
+                        balancer.release(endpoint)
+                        raise
         except TimeoutError:
             self.metrics.upstream_errors.labels(job.model, job.protocol, "timeout").inc()
             raise errors.DeadlineExceeded(job.deadline.exceeded(job.model)) from None
-
-    async def _attempts(
-        self, job: Job, candidates: Candidates, attempt: Attempt[T], expires: float
-    ) -> tuple[Endpoint, T]:
-        tried: set[Endpoint] = set()
-        failures: list[str] = []
-        for number in range(ATTEMPTS):
-            endpoint = self.balancer.choose(candidates(), exclude=tried)
-            if endpoint is None:
-                failures.append("no other replica to retry on")
-                break
-            if number:
-                self.metrics.retries.labels(job.model, job.protocol).inc()
-            tried.add(endpoint)
-            try:
-                return endpoint, await self._attempt(job, endpoint, attempt, expires)
-            except Retryable as exc:
-                failure = f"{replica(endpoint)} {exc.problem}"
-                self.failed(job, endpoint, exc.kind, failure)
-                failures.append(failure)
         raise errors.ModelNotReady(
             f"model '{job.model}' could not be served: {'; '.join(failures)}"
         )
-
-    async def _attempt(
-        self, job: Job, endpoint: Endpoint, attempt: Attempt[T], expires: float
-    ) -> T:
-        """The answer, with `endpoint` left counted busy; released on any failure."""
-        remaining_s = max(expires - asyncio.get_running_loop().time(), 0.001)
-        self.balancer.acquire(endpoint)
-        try:
-            return await attempt(endpoint, remaining_s)
-        except BrokenOff as exc:
-            self.balancer.release(endpoint)
-            self.failed(job, endpoint, "broken", exc.problem)
-            raise BadGateway(
-                f"model '{job.model}': {replica(endpoint)} broke off its response ({exc.problem})"
-            ) from None
-        except BaseException:
-            self.balancer.release(endpoint)
-            raise

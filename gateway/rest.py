@@ -21,7 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 import loadmaster
 from gateway import rest_forward, rest_stream
 from gateway.config import GatewayConfig
-from gateway.experiments import ROUTE_HEADER, Hit
+from gateway.experiments import ROUTE_HEADER
 from gateway.front import (
     EXTENSIONS,
     REQUEST_ID,
@@ -35,7 +35,7 @@ from gateway.mirror import Mirrorer
 from gateway.proxy import BadGateway, Candidates, Deadline, Job, Proxy, replica
 from gateway.rest_forward import HttpCall
 from gateway.routes import Endpoint
-from gateway.targets import Protocol, Targets
+from gateway.targets import Protocol, Target, Targets
 from gateway.upstream import Upstream, UpstreamBroken, read_all
 from loadmaster import logs
 from loadmaster.oip import errors, rest_codec
@@ -47,8 +47,9 @@ TIMEOUT_MS = "x-request-timeout-ms"
 FORWARDED = ("Content-Type", HEADER_LENGTH, "Accept", *TRACE_HEADERS)
 RETURNED = ("Content-Type", HEADER_LENGTH)
 JSON = "application/json"
+REST = Protocol.REST.value
 REQUEST_ID_KEY = web.RequestKey("request_id", str)
-HIT_KEY = web.RequestKey("experiment_hit", Hit)
+TARGET_KEY = web.RequestKey("target", Target)  # set once the request has been routed
 _MILLISECONDS = re.compile(r"[0-9]{1,12}")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -143,25 +144,11 @@ class GatewayRest:
         return await self._unary(request, "")
 
     async def infer(self, request: web.Request) -> web.StreamResponse:
-        return await self._counted(request, lambda: self._unary(request, "/infer"), True)
-
-    async def infer_stream(self, request: web.Request) -> web.StreamResponse:
-        return await self._counted(request, lambda: self._stream(request), False)
-
-    async def metrics_text(self, request: web.Request) -> web.Response:
-        body = self._render_metrics()
-        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
-
-    # ---- helpers -------------------------------------------------------------------------------
-
-    async def _counted(
-        self, request: web.Request, work: Callable[[], Awaitable[web.StreamResponse]], timed: bool
-    ) -> web.StreamResponse:
-        label = self.targets.label(request.match_info["model"])
+        """Forwarded and counted; the hot path, so the counting is not a layer of its own."""
         started = time.perf_counter()
         code = "500"
         try:
-            response = await work()
+            response = await self._unary(request, "/infer")
             code = str(response.status)
             return response
         except errors.OIPError as exc:
@@ -171,15 +158,44 @@ class GatewayRest:
             code = "499"  # the client went away; nginx's name for it
             raise
         finally:
-            seconds = time.perf_counter() - started if timed else None
-            self.metrics.answered(label, Protocol.REST.value, code, seconds)
-            hit = request.get(HIT_KEY)
-            if hit is not None:
-                self.metrics.experiment_answered(
-                    hit.experiment, hit.candidate, Protocol.REST.value, code, seconds
-                )
+            self._count(request, code, time.perf_counter() - started)
 
-    async def _prepare(self, request: web.Request, tail: str) -> tuple[Job, Candidates, HttpCall]:
+    async def infer_stream(self, request: web.Request) -> web.StreamResponse:
+        """Relayed and counted, not timed: a stream's length is the client's."""
+        code = "500"
+        try:
+            response = await self._stream(request)
+            code = str(response.status)
+            return response
+        except errors.OIPError as exc:
+            code = str(exc.http_status)
+            raise
+        except asyncio.CancelledError:
+            code = "499"
+            raise
+        finally:
+            self._count(request, code, None)
+
+    async def metrics_text(self, request: web.Request) -> web.Response:
+        body = self._render_metrics()
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    # ---- helpers -------------------------------------------------------------------------------
+
+    def _count(self, request: web.Request, code: str, seconds: float | None) -> None:
+        """Count one inference under its model (once routed, the name is known to be one),
+        and under its experiment's candidate when an experiment chose it."""
+        name = request.match_info["model"]
+        target = request.get(TARGET_KEY)
+        label = name if target is not None else self.targets.label(name)
+        self.metrics.answered(label, REST, code, seconds)
+        if target is not None and target.hit is not None:
+            hit = target.hit
+            self.metrics.experiment_answered(hit.experiment, hit.candidate, REST, code, seconds)
+
+    async def _prepare(
+        self, request: web.Request, tail: str
+    ) -> tuple[Job, Candidates, HttpCall, Target]:
         """What to send, to whom, within which deadline; the 4xx/503 checks happen here.
 
         A version is named on the way to the agent only when the client named one: during a
@@ -194,17 +210,19 @@ class GatewayRest:
         inference = request.method == "POST"
         sticky = request.headers.get(ROUTE_HEADER)
         target = self.targets.require(name, version, Protocol.REST, sticky, counted=inference)
-        if target.hit is not None:
-            request[HIT_KEY] = target.hit
-        query = f"?{request.query_string}" if request.query_string else ""
-        headers = {h: request.headers[h] for h in FORWARDED if h in request.headers}
+        request[TARGET_KEY] = target
+        query = request.rel_url.raw_query_string  # as the client sent it, still encoded
+        if query:
+            tail = f"{tail}?{query}"
+        received = request.headers
+        headers = {h: received[h] for h in FORWARDED if h in received}
         headers[REQUEST_ID] = request[REQUEST_ID_KEY]
         job, candidates, call = self._addressed(
-            target.model, target.version, request, deadline, f"{tail}{query}", headers, body
+            target.model, target.version, request, deadline, tail, headers, body
         )
         if target.mirror is not None and target.hit is not None:
-            self._mirror(target.hit.experiment, target.mirror, request, f"{tail}{query}", call)
-        return job, candidates, call
+            self._mirror(target.hit.experiment, target.mirror, request, tail, call)
+        return job, candidates, call, target
 
     def _addressed(
         self,
@@ -240,13 +258,17 @@ class GatewayRest:
 
     def _routed(self, request: web.Request, headers: dict[str, str]) -> dict[str, str]:
         """`headers` plus the route header when an experiment chose the model."""
-        hit = request.get(HIT_KEY)
-        return headers if hit is None else {**headers, ROUTE_HEADER: hit.candidate}
+        target = request.get(TARGET_KEY)
+        if target is None or target.hit is None:
+            return headers
+        return {**headers, ROUTE_HEADER: target.hit.candidate}
 
     async def _unary(self, request: web.Request, tail: str) -> web.Response:
-        job, candidates, call = await self._prepare(request, tail)
-        answer = await self.proxy.send(job, candidates, rest_forward.unary(self.upstream, call))
-        returned = {h: answer.headers[h] for h in RETURNED if h in answer.headers}
+        job, candidates, call, target = await self._prepare(request, tail)
+        attempt = rest_forward.unary(self.upstream, call)
+        answer = await self.proxy.send(job, candidates, attempt, target.endpoints)
+        given = answer.headers
+        returned = {h: given[h] for h in RETURNED if h in given}
         return web.Response(
             status=answer.status, body=answer.body, headers=self._routed(request, returned)
         )
@@ -254,7 +276,7 @@ class GatewayRest:
     async def _stream(self, request: web.Request) -> web.StreamResponse:
         """Relay the agent's events; a retry is possible only before the stream has begun."""
         expires = asyncio.get_running_loop().time() + self._deadline(request).seconds
-        job, candidates, call = await self._prepare(request, "/infer_stream")
+        job, candidates, call, _ = await self._prepare(request, "/infer_stream")
         opening = rest_forward.opening(self.upstream, call)
         async with self.proxy.opened(job, candidates, opening) as (endpoint, answer):
             try:

@@ -48,12 +48,13 @@ def agent_error(body: bytes) -> str:
 
 
 def unary(upstream: Upstream, call: HttpCall) -> Attempt[UpstreamResponse]:
-    """Send `call` and read the whole answer."""
+    """Send `call` and read the whole answer. The proxy's deadline bounds the attempt (it
+    cancels it, which closes the connection), so no second timer is armed for it here."""
 
     async def attempt(endpoint: Endpoint, remaining_s: float) -> UpstreamResponse:
         try:
             response = await upstream.forward(
-                endpoint, call.method, call.path_qs, call.headers, call.body, remaining_s
+                endpoint, call.method, call.path_qs, call.headers, call.body, None
             )
         except UpstreamUnreachable as exc:
             raise Retryable("unreachable", f"unreachable ({exc.message})") from None

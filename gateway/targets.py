@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gateway.experiments import Experiment, Hit, experiment_named
 from gateway.metrics import UNKNOWN_MODEL
@@ -30,6 +30,14 @@ class Protocol(enum.Enum):
         return endpoint.http if self is Protocol.REST else endpoint.grpc
 
 
+def _reachable(route: Route, version: int | None, protocol: Protocol) -> tuple[Endpoint, ...]:
+    """`route`'s replicas (of `version`, when asked) that serve `protocol`."""
+    endpoints = route.endpoints_for(version)
+    if protocol is Protocol.REST:
+        return tuple(e for e in endpoints if e.http)
+    return tuple(e for e in endpoints if e.grpc)
+
+
 @dataclass(frozen=True, slots=True)
 class Target:
     """Where a request goes: the model that serves the name asked for, and the version that
@@ -41,6 +49,9 @@ class Target:
     renamed: bool = False
     hit: Hit | None = None  # the experiment that chose `model`, if one did
     mirror: str | None = None  # a model that also gets a copy, its answer discarded
+    # the replicas found ready while deciding (the first attempt's candidates), when known;
+    # not part of the decision, so not compared
+    endpoints: tuple[Endpoint, ...] | None = field(default=None, compare=False)
 
 
 class Targets:
@@ -87,7 +98,7 @@ class Targets:
         route = self.table.lookup(model)
         if route is None:
             return ()
-        return tuple(e for e in route.endpoints_for(version) if protocol.address(e))
+        return _reachable(route, version, protocol)
 
     def require(
         self,
@@ -115,13 +126,14 @@ class Targets:
         route = self.resolve(name)
         if route is None:
             raise errors.ModelNotFound(f"model '{name}' not found")
-        target = (
-            Target(route.model, version) if route.model == name else Target(route.model, None, True)
-        )
-        if not self.endpoints(target.model, target.version, protocol):
+        serving = version if route.model == name else None
+        endpoints = _reachable(route, serving, protocol)
+        if not endpoints:
             what = f"model '{name}'" if version is None else f"model '{name}' version '{version}'"
             raise errors.ModelNotReady(f"{what} has no ready replica ({route.why_unavailable()})")
-        return target
+        if route.model != name:
+            return Target(route.model, None, True, endpoints=endpoints)
+        return Target(name, version, endpoints=endpoints)
 
     def _through(
         self,

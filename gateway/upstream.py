@@ -1,30 +1,29 @@
-"""The one HTTP client the gateway talks to agents with: pooled keep-alive connections.
+"""The HTTP client the gateway talks to agents with: pooled keep-alive connections.
 
 Bodies travel as bytes in both directions, never decoded or re-encoded: tritonclient's binary
 tensor extension only works when the body and `Inference-Header-Content-Length` arrive exactly
 as sent. Failures are split by when they happen, because that decides whether a retry is safe:
 before any response (`UpstreamUnreachable`: the agent never answered, try another replica) or
 after the response began (`UpstreamBroken`: the agent may have run the model; do not repeat it).
+
+Unary requests, the hot path, go over the gateway's own small HTTP/1.1 client (`http1_pool`);
+streams (`infer_stream`), whose body the caller relays as it arrives, over aiohttp's.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 import aiohttp
 from yarl import URL
 
+from gateway.http1 import KEEPALIVE_S, NoResponse, ResponseBroken
+from gateway.http1 import Response as UpstreamResponse
+from gateway.http1_pool import Http1Pool
 from gateway.routes import Endpoint
 
-KEEPALIVE_S = 30.0  # under aiohttp's server default (75 s), so the agent rarely closes first
-
-
-@dataclass(frozen=True, slots=True)
-class UpstreamResponse:
-    status: int
-    headers: Mapping[str, str]
-    body: bytes
+__all__ = ["Upstream", "UpstreamBroken", "UpstreamResponse", "UpstreamUnreachable", "read_all"]
 
 
 class UpstreamError(Exception):
@@ -60,11 +59,14 @@ async def read_all(endpoint: Endpoint, response: aiohttp.ClientResponse) -> byte
 
 
 class Upstream:
-    """A pooled `ClientSession`, opened on first use (it must be made inside the event loop)."""
+    """Pooled connections to agents: `forward` (unary) on the gateway's own client, `open`
+    (streams) on a `ClientSession` made on first use (it must be made inside the event loop).
+    Each caps its connections per agent at `connections_per_endpoint`."""
 
     def __init__(self, connections_per_endpoint: int = 64) -> None:
         self._per_endpoint = connections_per_endpoint
         self._session: aiohttp.ClientSession | None = None
+        self._pool = Http1Pool(connections_per_endpoint, KEEPALIVE_S)
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -116,17 +118,23 @@ class Upstream:
         path_qs: str,
         headers: Mapping[str, str],
         body: bytes,
-        timeout_s: float,
+        timeout_s: float | None,
     ) -> UpstreamResponse:
-        """Send one request to `endpoint` and read the whole answer."""
-        response = await self.open(endpoint, method, path_qs, headers, body, timeout_s)
+        """Send one request to `endpoint` and read the whole answer; `timeout_s` bounds the
+        whole exchange (None: the caller bounds it) and raises `TimeoutError` unchanged."""
+        pool = self._pool
         try:
-            payload = await read_all(endpoint, response)
-        finally:
-            response.release()
-        return UpstreamResponse(response.status, response.headers, payload)
+            if timeout_s is None:
+                return await pool.request(endpoint.http, method, path_qs, headers, body)
+            async with asyncio.timeout(timeout_s):
+                return await pool.request(endpoint.http, method, path_qs, headers, body)
+        except NoResponse as exc:
+            raise UpstreamUnreachable(endpoint, str(exc)) from exc
+        except ResponseBroken as exc:
+            raise UpstreamBroken(endpoint, str(exc)) from exc
 
     async def close(self) -> None:
+        self._pool.close()
         if self._session is not None:
             await self._session.close()
             self._session = None

@@ -79,6 +79,11 @@ def test_before_the_first_table_nothing_routes() -> None:
 def test_require_and_readiness() -> None:
     t = targets(IRIS, LOADING)
     assert t.require("iris", 2, Protocol.GRPC) == Target("iris", 2)
+    # the replicas it found ready come along, for the first attempt to choose from
+    assert t.require("iris", 2, Protocol.GRPC).endpoints == t.endpoints("iris", 2, Protocol.GRPC)
+    assert t.require("iris", None, Protocol.REST).endpoints == t.endpoints(
+        "iris", None, Protocol.REST
+    )
     assert t.not_ready_reason("iris", None, Protocol.REST) is None
     assert t.not_ready_reason("mlp", None, Protocol.REST) == (
         "model 'mlp' has no ready replica (ModelProgressing: loading on a)"
