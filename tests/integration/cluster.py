@@ -253,11 +253,40 @@ class Traffic:
                 self.failures.append(f"{url}: {status} {body}")
 
 
+class TritonGrpcTraffic:
+    """tritonclient gRPC inferences in a loop, in their own process (brief §7), until stopped;
+    the failures its client saw are then a count a test asserts, as with `Traffic`."""
+
+    def __init__(self, address: str, work: Path, model: str = "iris") -> None:
+        self.stop_file = work / f"stop-grpc-traffic-{free_port()}"
+        command = [
+            sys.executable, "-m", "tests.integration.clients.triton_grpc_load",
+            "--grpc", address, "--model", model, "--stop-file", str(self.stop_file),
+        ]  # fmt: skip
+        self._process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        self.ok = 0
+        self.failures: list[str] = []
+
+    def __enter__(self) -> TritonGrpcTraffic:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop_file.touch()
+        out = self._process.communicate(timeout=60)[0]
+        report = json.loads(out.strip().splitlines()[-1])
+        self.ok, self.failures = report["ok"], report["failures"]
+
+
 @dataclass
 class GatewayProcess:
     process: subprocess.Popen[bytes]
     http_port: int
     log_path: Path
+    grpc_port: int = 0
+
+    @property
+    def grpc(self) -> str:
+        return f"127.0.0.1:{self.grpc_port}"
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.http_port}{path}"
@@ -281,7 +310,7 @@ def start_gateway(work: Path, scheduler_admin: str, *extra: str) -> GatewayProce
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
-    gateway = GatewayProcess(process, http_port, log_path)
+    gateway = GatewayProcess(process, http_port, log_path, grpc_port)
 
     def ready() -> bool:
         if process.poll() is not None:

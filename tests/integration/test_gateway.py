@@ -23,6 +23,7 @@ from tests.integration.cluster import (
     Cluster,
     GatewayProcess,
     Traffic,
+    TritonGrpcTraffic,
     cli,
     servers_of,
     start_gateway,
@@ -105,7 +106,8 @@ def test_rollout_and_scaling_under_load_fail_no_request(
     wait_routed(gateway, "iris")
     copy = cluster.work / "iris-v2"
     shutil.copytree(cluster.iris, copy, dirs_exist_ok=True)
-    with Traffic([infer_url(gateway)] * 2) as traffic:
+    grpc_traffic = TritonGrpcTraffic(gateway.grpc, cluster.work)
+    with Traffic([infer_url(gateway)] * 2) as traffic, grpc_traffic:
         cluster.iris, original = copy, cluster.iris
         try:
             cluster.load("iris", "1Gi", 2)  # a new storageUri: version 2 rolls out
@@ -131,6 +133,8 @@ def test_rollout_and_scaling_under_load_fail_no_request(
             cluster.iris = original
     assert traffic.failures == []
     assert traffic.ok > 0
+    assert grpc_traffic.failures == []  # tritonclient over gRPC saw no error either
+    assert grpc_traffic.ok > 0
 
 
 def test_an_agent_killed_under_load_fails_no_request_while_a_replica_remains(
