@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from gateway.experiments import Experiment
+from gateway.pipeline.table import PipelineEntry
 from loadmaster.generated.scheduler.v1 import admin_pb2 as pb
 
 
@@ -59,15 +60,20 @@ def _empty_experiments() -> Mapping[str, Experiment]:
     return MappingProxyType({})
 
 
+def _empty_pipelines() -> Mapping[str, PipelineEntry]:
+    return MappingProxyType({})
+
+
 @dataclass(frozen=True, slots=True)
 class RouteTable:
-    """Every model by name, and every experiment by name and by the model it takes over;
-    empty (generation 0) until the scheduler's first message."""
+    """Every model by name, every experiment by name and by the model it takes over, and every
+    pipeline by name; empty (generation 0) until the scheduler's first message."""
 
     generation: int = 0
     routes: Mapping[str, Route] = field(default_factory=_empty_routes)
     experiments: Mapping[str, Experiment] = field(default_factory=_empty_experiments)
     takeovers: Mapping[str, Experiment] = field(default_factory=_empty_experiments)
+    pipelines: Mapping[str, PipelineEntry] = field(default_factory=_empty_pipelines)
 
     @classmethod
     def from_proto(cls, msg: pb.RouteTable) -> RouteTable:
@@ -86,11 +92,13 @@ class RouteTable:
         }
         experiments = {e.spec.name: Experiment.from_proto(e) for e in msg.experiments}
         takeovers = {e.default_model: e for e in experiments.values() if e.default_model}
+        pipelines = {p.spec.name: PipelineEntry.from_proto(p) for p in msg.pipelines}
         return cls(
             generation=msg.generation,
             routes=MappingProxyType(routes),
             experiments=MappingProxyType(experiments),
             takeovers=MappingProxyType(takeovers),
+            pipelines=MappingProxyType(pipelines),
         )
 
     def lookup(self, model: str) -> Route | None:

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x61gentapi/v1/agent.proto\x12\x13loadmaster.agent.v1\"2\n\x0bGpuCapacity\x12\r\n\x05index\x18\x01 \x01(\r\x12\x14\n\x0cmemory_bytes\x18\x02 \x01(\x04\"L\n\x0bHeldReplica\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x04\x12\r\n\x05state\x18\x03 \x01(\t\x12\x0e\n\x06\x64igest\x18\x04 \x01(\t\"\x98\x02\n\x08Register\x12\x0e\n\x06server\x18\x01 \x01(\t\x12\x0c\n\x04pool\x18\x02 \x01(\t\x12\x15\n\rhttp_endpoint\x18\x03 \x01(\t\x12\x15\n\rgrpc_endpoint\x18\x04 \x01(\t\x12\x14\n\x0cmemory_bytes\x18\x05 \x01(\x04\x12\x1a\n\x12overcommit_percent\x18\x06 \x01(\r\x12\x18\n\x10parallel_workers\x18\x07 \x01(\r\x12\x14\n\x0c\x63\x61pabilities\x18\x08 \x03(\t\x12.\n\x04gpus\x18\t \x03(\x0b\x32 .loadmaster.agent.v1.GpuCapacity\x12.\n\x04held\x18\n \x03(\x0b\x32 .loadmaster.agent.v1.HeldReplica\"\x1d\n\tHeartbeat\x12\x10\n\x08sequence\x18\x01 \x01(\x04\"\x98\x01\n\x0cReplicaEvent\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x04\x12\r\n\x05state\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x10\n\x08order_id\x18\x05 \x01(\x04\x12\x1a\n\x12measured_rss_bytes\x18\x06 \x01(\x04\x12\x1b\n\x13measured_cuda_bytes\x18\x07 \x01(\x04\"\x18\n\x08\x44raining\x12\x0c\n\x04\x64one\x18\x01 \x01(\x08\"\xe8\x01\n\x0c\x41gentMessage\x12\x31\n\x08register\x18\x01 \x01(\x0b\x32\x1d.loadmaster.agent.v1.RegisterH\x00\x12\x33\n\theartbeat\x18\x02 \x01(\x0b\x32\x1e.loadmaster.agent.v1.HeartbeatH\x00\x12\x32\n\x05\x65vent\x18\x03 \x01(\x0b\x32!.loadmaster.agent.v1.ReplicaEventH\x00\x12\x31\n\x08\x64raining\x18\x04 \x01(\x0b\x32\x1d.loadmaster.agent.v1.DrainingH\x00\x42\t\n\x07message\"\xdc\x01\n\tLoadOrder\x12\x10\n\x08order_id\x18\x01 \x01(\x04\x12\r\n\x05model\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x04\x12\x13\n\x0bstorage_uri\x18\x04 \x01(\t\x12\x42\n\nparameters\x18\x05 \x03(\x0b\x32..loadmaster.agent.v1.LoadOrder.ParametersEntry\x12\x11\n\tgpu_index\x18\x06 \x01(\x05\x1a\x31\n\x0fParametersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"?\n\x0bUnloadOrder\x12\x10\n\x08order_id\x18\x01 \x01(\x04\x12\r\n\x05model\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x04\"*\n\nRegistered\x12\x1c\n\x14heartbeat_interval_s\x18\x01 \x01(\x01\"\"\n\x08\x44rainAck\x12\x16\n\x0epending_models\x18\x01 \x03(\t\"\xe8\x01\n\x10SchedulerMessage\x12\x35\n\nregistered\x18\x01 \x01(\x0b\x32\x1f.loadmaster.agent.v1.RegisteredH\x00\x12.\n\x04load\x18\x02 \x01(\x0b\x32\x1e.loadmaster.agent.v1.LoadOrderH\x00\x12\x32\n\x06unload\x18\x03 \x01(\x0b\x32 .loadmaster.agent.v1.UnloadOrderH\x00\x12.\n\x05\x64rain\x18\x04 \x01(\x0b\x32\x1d.loadmaster.agent.v1.DrainAckH\x00\x42\t\n\x07message2i\n\x0c\x41gentControl\x12Y\n\x07\x43onnect\x12!.loadmaster.agent.v1.AgentMessage\x1a%.loadmaster.agent.v1.SchedulerMessage\"\x00(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x61gentapi/v1/agent.proto\x12\x13loadmaster.agent.v1\"2\n\x0bGpuCapacity\x12\r\n\x05index\x18\x01 \x01(\r\x12\x14\n\x0cmemory_bytes\x18\x02 \x01(\x04\"@\n\x0fTensorSignature\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08\x64\x61tatype\x18\x02 \x01(\t\x12\r\n\x05shape\x18\x03 \x03(\x03\"\xb9\x01\n\x0bHeldReplica\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x04\x12\r\n\x05state\x18\x03 \x01(\t\x12\x0e\n\x06\x64igest\x18\x04 \x01(\t\x12\x34\n\x06inputs\x18\x05 \x03(\x0b\x32$.loadmaster.agent.v1.TensorSignature\x12\x35\n\x07outputs\x18\x06 \x03(\x0b\x32$.loadmaster.agent.v1.TensorSignature\"\x98\x02\n\x08Register\x12\x0e\n\x06server\x18\x01 \x01(\t\x12\x0c\n\x04pool\x18\x02 \x01(\t\x12\x15\n\rhttp_endpoint\x18\x03 \x01(\t\x12\x15\n\rgrpc_endpoint\x18\x04 \x01(\t\x12\x14\n\x0cmemory_bytes\x18\x05 \x01(\x04\x12\x1a\n\x12overcommit_percent\x18\x06 \x01(\r\x12\x18\n\x10parallel_workers\x18\x07 \x01(\r\x12\x14\n\x0c\x63\x61pabilities\x18\x08 \x03(\t\x12.\n\x04gpus\x18\t \x03(\x0b\x32 .loadmaster.agent.v1.GpuCapacity\x12.\n\x04held\x18\n \x03(\x0b\x32 .loadmaster.agent.v1.HeldReplica\"\x1d\n\tHeartbeat\x12\x10\n\x08sequence\x18\x01 \x01(\x04\"\x85\x02\n\x0cReplicaEvent\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x04\x12\r\n\x05state\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x10\n\x08order_id\x18\x05 \x01(\x04\x12\x1a\n\x12measured_rss_bytes\x18\x06 \x01(\x04\x12\x1b\n\x13measured_cuda_bytes\x18\x07 \x01(\x04\x12\x34\n\x06inputs\x18\x08 \x03(\x0b\x32$.loadmaster.agent.v1.TensorSignature\x12\x35\n\x07outputs\x18\t \x03(\x0b\x32$.loadmaster.agent.v1.TensorSignature\"\x18\n\x08\x44raining\x12\x0c\n\x04\x64one\x18\x01 \x01(\x08\"\xe8\x01\n\x0c\x41gentMessage\x12\x31\n\x08register\x18\x01 \x01(\x0b\x32\x1d.loadmaster.agent.v1.RegisterH\x00\x12\x33\n\theartbeat\x18\x02 \x01(\x0b\x32\x1e.loadmaster.agent.v1.HeartbeatH\x00\x12\x32\n\x05\x65vent\x18\x03 \x01(\x0b\x32!.loadmaster.agent.v1.ReplicaEventH\x00\x12\x31\n\x08\x64raining\x18\x04 \x01(\x0b\x32\x1d.loadmaster.agent.v1.DrainingH\x00\x42\t\n\x07message\"\xdc\x01\n\tLoadOrder\x12\x10\n\x08order_id\x18\x01 \x01(\x04\x12\r\n\x05model\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x04\x12\x13\n\x0bstorage_uri\x18\x04 \x01(\t\x12\x42\n\nparameters\x18\x05 \x03(\x0b\x32..loadmaster.agent.v1.LoadOrder.ParametersEntry\x12\x11\n\tgpu_index\x18\x06 \x01(\x05\x1a\x31\n\x0fParametersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"?\n\x0bUnloadOrder\x12\x10\n\x08order_id\x18\x01 \x01(\x04\x12\r\n\x05model\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x04\"*\n\nRegistered\x12\x1c\n\x14heartbeat_interval_s\x18\x01 \x01(\x01\"\"\n\x08\x44rainAck\x12\x16\n\x0epending_models\x18\x01 \x03(\t\"\xe8\x01\n\x10SchedulerMessage\x12\x35\n\nregistered\x18\x01 \x01(\x0b\x32\x1f.loadmaster.agent.v1.RegisteredH\x00\x12.\n\x04load\x18\x02 \x01(\x0b\x32\x1e.loadmaster.agent.v1.LoadOrderH\x00\x12\x32\n\x06unload\x18\x03 \x01(\x0b\x32 .loadmaster.agent.v1.UnloadOrderH\x00\x12.\n\x05\x64rain\x18\x04 \x01(\x0b\x32\x1d.loadmaster.agent.v1.DrainAckH\x00\x42\t\n\x07message2i\n\x0c\x41gentControl\x12Y\n\x07\x43onnect\x12!.loadmaster.agent.v1.AgentMessage\x1a%.loadmaster.agent.v1.SchedulerMessage\"\x00(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,30 +35,32 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LOADORDER_PARAMETERSENTRY']._serialized_options = b'8\001'
   _globals['_GPUCAPACITY']._serialized_start=48
   _globals['_GPUCAPACITY']._serialized_end=98
-  _globals['_HELDREPLICA']._serialized_start=100
-  _globals['_HELDREPLICA']._serialized_end=176
-  _globals['_REGISTER']._serialized_start=179
-  _globals['_REGISTER']._serialized_end=459
-  _globals['_HEARTBEAT']._serialized_start=461
-  _globals['_HEARTBEAT']._serialized_end=490
-  _globals['_REPLICAEVENT']._serialized_start=493
-  _globals['_REPLICAEVENT']._serialized_end=645
-  _globals['_DRAINING']._serialized_start=647
-  _globals['_DRAINING']._serialized_end=671
-  _globals['_AGENTMESSAGE']._serialized_start=674
-  _globals['_AGENTMESSAGE']._serialized_end=906
-  _globals['_LOADORDER']._serialized_start=909
-  _globals['_LOADORDER']._serialized_end=1129
-  _globals['_LOADORDER_PARAMETERSENTRY']._serialized_start=1080
-  _globals['_LOADORDER_PARAMETERSENTRY']._serialized_end=1129
-  _globals['_UNLOADORDER']._serialized_start=1131
-  _globals['_UNLOADORDER']._serialized_end=1194
-  _globals['_REGISTERED']._serialized_start=1196
-  _globals['_REGISTERED']._serialized_end=1238
-  _globals['_DRAINACK']._serialized_start=1240
-  _globals['_DRAINACK']._serialized_end=1274
-  _globals['_SCHEDULERMESSAGE']._serialized_start=1277
-  _globals['_SCHEDULERMESSAGE']._serialized_end=1509
-  _globals['_AGENTCONTROL']._serialized_start=1511
-  _globals['_AGENTCONTROL']._serialized_end=1616
+  _globals['_TENSORSIGNATURE']._serialized_start=100
+  _globals['_TENSORSIGNATURE']._serialized_end=164
+  _globals['_HELDREPLICA']._serialized_start=167
+  _globals['_HELDREPLICA']._serialized_end=352
+  _globals['_REGISTER']._serialized_start=355
+  _globals['_REGISTER']._serialized_end=635
+  _globals['_HEARTBEAT']._serialized_start=637
+  _globals['_HEARTBEAT']._serialized_end=666
+  _globals['_REPLICAEVENT']._serialized_start=669
+  _globals['_REPLICAEVENT']._serialized_end=930
+  _globals['_DRAINING']._serialized_start=932
+  _globals['_DRAINING']._serialized_end=956
+  _globals['_AGENTMESSAGE']._serialized_start=959
+  _globals['_AGENTMESSAGE']._serialized_end=1191
+  _globals['_LOADORDER']._serialized_start=1194
+  _globals['_LOADORDER']._serialized_end=1414
+  _globals['_LOADORDER_PARAMETERSENTRY']._serialized_start=1365
+  _globals['_LOADORDER_PARAMETERSENTRY']._serialized_end=1414
+  _globals['_UNLOADORDER']._serialized_start=1416
+  _globals['_UNLOADORDER']._serialized_end=1479
+  _globals['_REGISTERED']._serialized_start=1481
+  _globals['_REGISTERED']._serialized_end=1523
+  _globals['_DRAINACK']._serialized_start=1525
+  _globals['_DRAINACK']._serialized_end=1559
+  _globals['_SCHEDULERMESSAGE']._serialized_start=1562
+  _globals['_SCHEDULERMESSAGE']._serialized_end=1794
+  _globals['_AGENTCONTROL']._serialized_start=1796
+  _globals['_AGENTCONTROL']._serialized_end=1901
 # @@protoc_insertion_point(module_scope)

@@ -46,6 +46,36 @@ class GpuCapacity(_message.Message):
 Global___GpuCapacity: _TypeAlias = GpuCapacity  # noqa: Y015
 
 @_typing.final
+class TensorSignature(_message.Message):
+    """A declared input or output of a loaded model (its OIP metadata): the scheduler checks pipeline
+    tensor references against these. shape: -1 marks a dimension of any size.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    DATATYPE_FIELD_NUMBER: _builtins.int
+    SHAPE_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    datatype: _builtins.str
+    @_builtins.property
+    def shape(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]: ...
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        datatype: _builtins.str = ...,
+        shape: _abc.Iterable[_builtins.int] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["datatype", b"datatype", "name", b"name", "shape", b"shape"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TensorSignature: _TypeAlias = TensorSignature  # noqa: Y015
+
+@_typing.final
 class HeldReplica(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -53,10 +83,18 @@ class HeldReplica(_message.Message):
     VERSION_FIELD_NUMBER: _builtins.int
     STATE_FIELD_NUMBER: _builtins.int
     DIGEST_FIELD_NUMBER: _builtins.int
+    INPUTS_FIELD_NUMBER: _builtins.int
+    OUTPUTS_FIELD_NUMBER: _builtins.int
     model: _builtins.str
     version: _builtins.int
     state: _builtins.str
     digest: _builtins.str
+    @_builtins.property
+    def inputs(self) -> _containers.RepeatedCompositeFieldContainer[Global___TensorSignature]:
+        """set when the replica is Available"""
+
+    @_builtins.property
+    def outputs(self) -> _containers.RepeatedCompositeFieldContainer[Global___TensorSignature]: ...
     def __init__(
         self,
         *,
@@ -64,10 +102,12 @@ class HeldReplica(_message.Message):
         version: _builtins.int = ...,
         state: _builtins.str = ...,
         digest: _builtins.str = ...,
+        inputs: _abc.Iterable[Global___TensorSignature] | None = ...,
+        outputs: _abc.Iterable[Global___TensorSignature] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["digest", b"digest", "model", b"model", "state", b"state", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["digest", b"digest", "inputs", b"inputs", "model", b"model", "outputs", b"outputs", "state", b"state", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -152,6 +192,8 @@ class ReplicaEvent(_message.Message):
     ORDER_ID_FIELD_NUMBER: _builtins.int
     MEASURED_RSS_BYTES_FIELD_NUMBER: _builtins.int
     MEASURED_CUDA_BYTES_FIELD_NUMBER: _builtins.int
+    INPUTS_FIELD_NUMBER: _builtins.int
+    OUTPUTS_FIELD_NUMBER: _builtins.int
     model: _builtins.str
     version: _builtins.int
     state: _builtins.str
@@ -159,6 +201,12 @@ class ReplicaEvent(_message.Message):
     order_id: _builtins.int
     measured_rss_bytes: _builtins.int
     measured_cuda_bytes: _builtins.int
+    @_builtins.property
+    def inputs(self) -> _containers.RepeatedCompositeFieldContainer[Global___TensorSignature]:
+        """set when state is Available"""
+
+    @_builtins.property
+    def outputs(self) -> _containers.RepeatedCompositeFieldContainer[Global___TensorSignature]: ...
     def __init__(
         self,
         *,
@@ -169,10 +217,12 @@ class ReplicaEvent(_message.Message):
         order_id: _builtins.int = ...,
         measured_rss_bytes: _builtins.int = ...,
         measured_cuda_bytes: _builtins.int = ...,
+        inputs: _abc.Iterable[Global___TensorSignature] | None = ...,
+        outputs: _abc.Iterable[Global___TensorSignature] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["measured_cuda_bytes", b"measured_cuda_bytes", "measured_rss_bytes", b"measured_rss_bytes", "model", b"model", "order_id", b"order_id", "reason", b"reason", "state", b"state", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["inputs", b"inputs", "measured_cuda_bytes", b"measured_cuda_bytes", "measured_rss_bytes", b"measured_rss_bytes", "model", b"model", "order_id", b"order_id", "outputs", b"outputs", "reason", b"reason", "state", b"state", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -614,21 +614,25 @@ class RouteTable(_message.Message):
     GENERATION_FIELD_NUMBER: _builtins.int
     MODELS_FIELD_NUMBER: _builtins.int
     EXPERIMENTS_FIELD_NUMBER: _builtins.int
+    PIPELINES_FIELD_NUMBER: _builtins.int
     generation: _builtins.int
     @_builtins.property
     def models(self) -> _containers.RepeatedCompositeFieldContainer[Global___ModelRoute]: ...
     @_builtins.property
     def experiments(self) -> _containers.RepeatedCompositeFieldContainer[Global___ExperimentRoute]: ...
+    @_builtins.property
+    def pipelines(self) -> _containers.RepeatedCompositeFieldContainer[Global___PipelineRoute]: ...
     def __init__(
         self,
         *,
         generation: _builtins.int = ...,
         models: _abc.Iterable[Global___ModelRoute] | None = ...,
         experiments: _abc.Iterable[Global___ExperimentRoute] | None = ...,
+        pipelines: _abc.Iterable[Global___PipelineRoute] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["experiments", b"experiments", "generation", b"generation", "models", b"models"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["experiments", b"experiments", "generation", b"generation", "models", b"models", "pipelines", b"pipelines"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1049,3 +1053,403 @@ class TrafficReportResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___TrafficReportResponse: _TypeAlias = TrafficReportResponse  # noqa: Y015
+
+@_typing.final
+class PipelineStep(_message.Message):
+    """---- pipelines ------------------------------------------------------------------------------
+
+    One step: it sends its inputs to `model` and publishes the model's outputs. References are
+    kept as written: `STEP`, `STEP.outputs`, `STEP.outputs.TENSOR`, `pipeline.inputs`,
+    `pipeline.inputs.TENSOR`. Join types are `inner`, `outer` or `any`.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class TensorMapEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    NAME_FIELD_NUMBER: _builtins.int
+    MODEL_FIELD_NUMBER: _builtins.int
+    INPUTS_FIELD_NUMBER: _builtins.int
+    TENSOR_MAP_FIELD_NUMBER: _builtins.int
+    INPUTS_JOIN_FIELD_NUMBER: _builtins.int
+    JOIN_WINDOW_MS_FIELD_NUMBER: _builtins.int
+    TRIGGERS_FIELD_NUMBER: _builtins.int
+    TRIGGERS_JOIN_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    model: _builtins.str
+    inputs_join: _builtins.str
+    join_window_ms: _builtins.int
+    """0: wait until the request's deadline"""
+    triggers_join: _builtins.str
+    @_builtins.property
+    def inputs(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """empty: the pipeline's inputs"""
+
+    @_builtins.property
+    def tensor_map(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """reference -> the tensor name the model receives"""
+
+    @_builtins.property
+    def triggers(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """the step runs only when these tensors arrive"""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        model: _builtins.str = ...,
+        inputs: _abc.Iterable[_builtins.str] | None = ...,
+        tensor_map: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        inputs_join: _builtins.str = ...,
+        join_window_ms: _builtins.int = ...,
+        triggers: _abc.Iterable[_builtins.str] | None = ...,
+        triggers_join: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["inputs", b"inputs", "inputs_join", b"inputs_join", "join_window_ms", b"join_window_ms", "model", b"model", "name", b"name", "tensor_map", b"tensor_map", "triggers", b"triggers", "triggers_join", b"triggers_join"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PipelineStep: _TypeAlias = PipelineStep  # noqa: Y015
+
+@_typing.final
+class PipelineOutput(_message.Message):
+    """What the pipeline answers: the outputs of `steps` (references as for step inputs)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class TensorMapEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    STEPS_FIELD_NUMBER: _builtins.int
+    TENSOR_MAP_FIELD_NUMBER: _builtins.int
+    STEPS_JOIN_FIELD_NUMBER: _builtins.int
+    JOIN_WINDOW_MS_FIELD_NUMBER: _builtins.int
+    steps_join: _builtins.str
+    join_window_ms: _builtins.int
+    @_builtins.property
+    def steps(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """empty: the last step's outputs"""
+
+    @_builtins.property
+    def tensor_map(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        steps: _abc.Iterable[_builtins.str] | None = ...,
+        tensor_map: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        steps_join: _builtins.str = ...,
+        join_window_ms: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["join_window_ms", b"join_window_ms", "steps", b"steps", "steps_join", b"steps_join", "tensor_map", b"tensor_map"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PipelineOutput: _TypeAlias = PipelineOutput  # noqa: Y015
+
+@_typing.final
+class PipelineSpec(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    STEPS_FIELD_NUMBER: _builtins.int
+    OUTPUT_FIELD_NUMBER: _builtins.int
+    KEEP_TOPICS_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    keep_topics: _builtins.bool
+    """true: unloading leaves the pipeline's topics in place"""
+    @_builtins.property
+    def steps(self) -> _containers.RepeatedCompositeFieldContainer[Global___PipelineStep]: ...
+    @_builtins.property
+    def output(self) -> Global___PipelineOutput: ...
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        steps: _abc.Iterable[Global___PipelineStep] | None = ...,
+        output: Global___PipelineOutput | None = ...,
+        keep_topics: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["output", b"output"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["keep_topics", b"keep_topics", "name", b"name", "output", b"output", "steps", b"steps"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PipelineSpec: _TypeAlias = PipelineSpec  # noqa: Y015
+
+@_typing.final
+class LoadPipelineRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SPEC_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def spec(self) -> Global___PipelineSpec: ...
+    def __init__(
+        self,
+        *,
+        spec: Global___PipelineSpec | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["spec", b"spec"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["spec", b"spec"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LoadPipelineRequest: _TypeAlias = LoadPipelineRequest  # noqa: Y015
+
+@_typing.final
+class LoadPipelineResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    CHANGED_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    version: _builtins.int
+    """1 on first load, one more on every change of the spec"""
+    changed: _builtins.bool
+    """false when the stored spec was identical"""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        version: _builtins.int = ...,
+        changed: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["changed", b"changed", "name", b"name", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LoadPipelineResponse: _TypeAlias = LoadPipelineResponse  # noqa: Y015
+
+@_typing.final
+class UnloadPipelineRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UnloadPipelineRequest: _TypeAlias = UnloadPipelineRequest  # noqa: Y015
+
+@_typing.final
+class UnloadPipelineResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UnloadPipelineResponse: _TypeAlias = UnloadPipelineResponse  # noqa: Y015
+
+@_typing.final
+class PipelineStatusRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PipelineStatusRequest: _TypeAlias = PipelineStatusRequest  # noqa: Y015
+
+@_typing.final
+class PipelineStepStatus(_message.Message):
+    """One step as status shows it: its model's state and whether a replica can serve it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    MODEL_FIELD_NUMBER: _builtins.int
+    MODEL_STATE_FIELD_NUMBER: _builtins.int
+    READY_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    model: _builtins.str
+    model_state: _builtins.str
+    """ModelAvailable, ...; empty when no such model is loaded"""
+    ready: _builtins.bool
+    """at least one Available replica"""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        model: _builtins.str = ...,
+        model_state: _builtins.str = ...,
+        ready: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["model", b"model", "model_state", b"model_state", "name", b"name", "ready", b"ready"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PipelineStepStatus: _TypeAlias = PipelineStepStatus  # noqa: Y015
+
+@_typing.final
+class PipelineStatusResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    SPEC_FIELD_NUMBER: _builtins.int
+    STEPS_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    version: _builtins.int
+    state: _builtins.str
+    """PipelineReady, PipelineWaiting, PipelineFailed"""
+    reason: _builtins.str
+    """which models it waits for, or why it failed"""
+    @_builtins.property
+    def spec(self) -> Global___PipelineSpec: ...
+    @_builtins.property
+    def steps(self) -> _containers.RepeatedCompositeFieldContainer[Global___PipelineStepStatus]: ...
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        version: _builtins.int = ...,
+        state: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        spec: Global___PipelineSpec | None = ...,
+        steps: _abc.Iterable[Global___PipelineStepStatus] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["spec", b"spec"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "reason", b"reason", "spec", b"spec", "state", b"state", "steps", b"steps", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PipelineStatusResponse: _TypeAlias = PipelineStatusResponse  # noqa: Y015
+
+@_typing.final
+class ListPipelinesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListPipelinesRequest: _TypeAlias = ListPipelinesRequest  # noqa: Y015
+
+@_typing.final
+class ListPipelinesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PIPELINES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def pipelines(self) -> _containers.RepeatedCompositeFieldContainer[Global___PipelineStatusResponse]: ...
+    def __init__(
+        self,
+        *,
+        pipelines: _abc.Iterable[Global___PipelineStatusResponse] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["pipelines", b"pipelines"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListPipelinesResponse: _TypeAlias = ListPipelinesResponse  # noqa: Y015
+
+@_typing.final
+class PipelineRoute(_message.Message):
+    """One pipeline as gateways and pipeline workers run it. Gateways answer requests only for a
+    PipelineReady pipeline; for any other state they answer 503 with `state` and `reason`.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SPEC_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    version: _builtins.int
+    state: _builtins.str
+    reason: _builtins.str
+    @_builtins.property
+    def spec(self) -> Global___PipelineSpec: ...
+    def __init__(
+        self,
+        *,
+        spec: Global___PipelineSpec | None = ...,
+        version: _builtins.int = ...,
+        state: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["spec", b"spec"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason", "spec", b"spec", "state", b"state", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PipelineRoute: _TypeAlias = PipelineRoute  # noqa: Y015

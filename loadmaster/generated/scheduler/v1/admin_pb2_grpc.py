@@ -109,6 +109,26 @@ class SchedulerAdminStub:
                 request_serializer=scheduler_dot_v1_dot_admin__pb2.TrafficReport.SerializeToString,
                 response_deserializer=scheduler_dot_v1_dot_admin__pb2.TrafficReportResponse.FromString,
                 _registered_method=True)
+        self.LoadPipeline = channel.unary_unary(
+                '/loadmaster.scheduler.v1.SchedulerAdmin/LoadPipeline',
+                request_serializer=scheduler_dot_v1_dot_admin__pb2.LoadPipelineRequest.SerializeToString,
+                response_deserializer=scheduler_dot_v1_dot_admin__pb2.LoadPipelineResponse.FromString,
+                _registered_method=True)
+        self.UnloadPipeline = channel.unary_unary(
+                '/loadmaster.scheduler.v1.SchedulerAdmin/UnloadPipeline',
+                request_serializer=scheduler_dot_v1_dot_admin__pb2.UnloadPipelineRequest.SerializeToString,
+                response_deserializer=scheduler_dot_v1_dot_admin__pb2.UnloadPipelineResponse.FromString,
+                _registered_method=True)
+        self.PipelineStatus = channel.unary_unary(
+                '/loadmaster.scheduler.v1.SchedulerAdmin/PipelineStatus',
+                request_serializer=scheduler_dot_v1_dot_admin__pb2.PipelineStatusRequest.SerializeToString,
+                response_deserializer=scheduler_dot_v1_dot_admin__pb2.PipelineStatusResponse.FromString,
+                _registered_method=True)
+        self.ListPipelines = channel.unary_unary(
+                '/loadmaster.scheduler.v1.SchedulerAdmin/ListPipelines',
+                request_serializer=scheduler_dot_v1_dot_admin__pb2.ListPipelinesRequest.SerializeToString,
+                response_deserializer=scheduler_dot_v1_dot_admin__pb2.ListPipelinesResponse.FromString,
+                _registered_method=True)
 
 
 class SchedulerAdminServicer:
@@ -208,6 +228,32 @@ class SchedulerAdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def LoadPipeline(self, request, context):
+        """Pipelines (docs/pipelines.md): steps that chain models over Kafka. Load returns once the
+        pipeline is stored; it is in every route table, with its state, from then on.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UnloadPipeline(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PipelineStatus(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListPipelines(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SchedulerAdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -285,6 +331,26 @@ def add_SchedulerAdminServicer_to_server(servicer, server):
                     servicer.ReportTraffic,
                     request_deserializer=scheduler_dot_v1_dot_admin__pb2.TrafficReport.FromString,
                     response_serializer=scheduler_dot_v1_dot_admin__pb2.TrafficReportResponse.SerializeToString,
+            ),
+            'LoadPipeline': grpc.unary_unary_rpc_method_handler(
+                    servicer.LoadPipeline,
+                    request_deserializer=scheduler_dot_v1_dot_admin__pb2.LoadPipelineRequest.FromString,
+                    response_serializer=scheduler_dot_v1_dot_admin__pb2.LoadPipelineResponse.SerializeToString,
+            ),
+            'UnloadPipeline': grpc.unary_unary_rpc_method_handler(
+                    servicer.UnloadPipeline,
+                    request_deserializer=scheduler_dot_v1_dot_admin__pb2.UnloadPipelineRequest.FromString,
+                    response_serializer=scheduler_dot_v1_dot_admin__pb2.UnloadPipelineResponse.SerializeToString,
+            ),
+            'PipelineStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.PipelineStatus,
+                    request_deserializer=scheduler_dot_v1_dot_admin__pb2.PipelineStatusRequest.FromString,
+                    response_serializer=scheduler_dot_v1_dot_admin__pb2.PipelineStatusResponse.SerializeToString,
+            ),
+            'ListPipelines': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPipelines,
+                    request_deserializer=scheduler_dot_v1_dot_admin__pb2.ListPipelinesRequest.FromString,
+                    response_serializer=scheduler_dot_v1_dot_admin__pb2.ListPipelinesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -692,6 +758,114 @@ class SchedulerAdmin:
             '/loadmaster.scheduler.v1.SchedulerAdmin/ReportTraffic',
             scheduler_dot_v1_dot_admin__pb2.TrafficReport.SerializeToString,
             scheduler_dot_v1_dot_admin__pb2.TrafficReportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LoadPipeline(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/loadmaster.scheduler.v1.SchedulerAdmin/LoadPipeline',
+            scheduler_dot_v1_dot_admin__pb2.LoadPipelineRequest.SerializeToString,
+            scheduler_dot_v1_dot_admin__pb2.LoadPipelineResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UnloadPipeline(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/loadmaster.scheduler.v1.SchedulerAdmin/UnloadPipeline',
+            scheduler_dot_v1_dot_admin__pb2.UnloadPipelineRequest.SerializeToString,
+            scheduler_dot_v1_dot_admin__pb2.UnloadPipelineResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PipelineStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/loadmaster.scheduler.v1.SchedulerAdmin/PipelineStatus',
+            scheduler_dot_v1_dot_admin__pb2.PipelineStatusRequest.SerializeToString,
+            scheduler_dot_v1_dot_admin__pb2.PipelineStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPipelines(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/loadmaster.scheduler.v1.SchedulerAdmin/ListPipelines',
+            scheduler_dot_v1_dot_admin__pb2.ListPipelinesRequest.SerializeToString,
+            scheduler_dot_v1_dot_admin__pb2.ListPipelinesResponse.FromString,
             options,
             channel_credentials,
             insecure,

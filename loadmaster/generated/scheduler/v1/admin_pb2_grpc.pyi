@@ -56,6 +56,13 @@ class SchedulerAdminStub:
     ListExperiments: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ListExperimentsRequest, _admin_pb2.ListExperimentsResponse]
     ReportTraffic: _grpc.UnaryUnaryMultiCallable[_admin_pb2.TrafficReport, _admin_pb2.TrafficReportResponse]
     """Gateways report cumulative per-candidate counts for each experiment they route, every few seconds."""
+    LoadPipeline: _grpc.UnaryUnaryMultiCallable[_admin_pb2.LoadPipelineRequest, _admin_pb2.LoadPipelineResponse]
+    """Pipelines (docs/pipelines.md): steps that chain models over Kafka. Load returns once the
+    pipeline is stored; it is in every route table, with its state, from then on.
+    """
+    UnloadPipeline: _grpc.UnaryUnaryMultiCallable[_admin_pb2.UnloadPipelineRequest, _admin_pb2.UnloadPipelineResponse]
+    PipelineStatus: _grpc.UnaryUnaryMultiCallable[_admin_pb2.PipelineStatusRequest, _admin_pb2.PipelineStatusResponse]
+    ListPipelines: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ListPipelinesRequest, _admin_pb2.ListPipelinesResponse]
 
 @_typing.type_check_only
 class SchedulerAdminAsyncStub(SchedulerAdminStub):
@@ -80,6 +87,13 @@ class SchedulerAdminAsyncStub(SchedulerAdminStub):
     ListExperiments: _aio.UnaryUnaryMultiCallable[_admin_pb2.ListExperimentsRequest, _admin_pb2.ListExperimentsResponse]  # type: ignore[assignment]
     ReportTraffic: _aio.UnaryUnaryMultiCallable[_admin_pb2.TrafficReport, _admin_pb2.TrafficReportResponse]  # type: ignore[assignment]
     """Gateways report cumulative per-candidate counts for each experiment they route, every few seconds."""
+    LoadPipeline: _aio.UnaryUnaryMultiCallable[_admin_pb2.LoadPipelineRequest, _admin_pb2.LoadPipelineResponse]  # type: ignore[assignment]
+    """Pipelines (docs/pipelines.md): steps that chain models over Kafka. Load returns once the
+    pipeline is stored; it is in every route table, with its state, from then on.
+    """
+    UnloadPipeline: _aio.UnaryUnaryMultiCallable[_admin_pb2.UnloadPipelineRequest, _admin_pb2.UnloadPipelineResponse]  # type: ignore[assignment]
+    PipelineStatus: _aio.UnaryUnaryMultiCallable[_admin_pb2.PipelineStatusRequest, _admin_pb2.PipelineStatusResponse]  # type: ignore[assignment]
+    ListPipelines: _aio.UnaryUnaryMultiCallable[_admin_pb2.ListPipelinesRequest, _admin_pb2.ListPipelinesResponse]  # type: ignore[assignment]
 
 class SchedulerAdminServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -191,5 +205,36 @@ class SchedulerAdminServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_admin_pb2.TrafficReportResponse, _abc.Awaitable[_admin_pb2.TrafficReportResponse]]:
         """Gateways report cumulative per-candidate counts for each experiment they route, every few seconds."""
+
+    @_abc_1.abstractmethod
+    def LoadPipeline(
+        self,
+        request: _admin_pb2.LoadPipelineRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.LoadPipelineResponse, _abc.Awaitable[_admin_pb2.LoadPipelineResponse]]:
+        """Pipelines (docs/pipelines.md): steps that chain models over Kafka. Load returns once the
+        pipeline is stored; it is in every route table, with its state, from then on.
+        """
+
+    @_abc_1.abstractmethod
+    def UnloadPipeline(
+        self,
+        request: _admin_pb2.UnloadPipelineRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.UnloadPipelineResponse, _abc.Awaitable[_admin_pb2.UnloadPipelineResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def PipelineStatus(
+        self,
+        request: _admin_pb2.PipelineStatusRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.PipelineStatusResponse, _abc.Awaitable[_admin_pb2.PipelineStatusResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListPipelines(
+        self,
+        request: _admin_pb2.ListPipelinesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.ListPipelinesResponse, _abc.Awaitable[_admin_pb2.ListPipelinesResponse]]: ...
 
 def add_SchedulerAdminServicer_to_server(servicer: SchedulerAdminServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
