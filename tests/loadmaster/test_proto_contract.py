@@ -53,7 +53,7 @@ def test_control_plane_packages() -> None:
         "LoadModel", "UnloadModel", "ModelStatus", "ListModels", "ServerStatus", "ListServers",
         "SchedulerStatus", "SubscribeModelStatus", "SubscribeServerStatus", "SubscribeRoutes",
         "StartExperiment", "StopExperiment", "ExperimentStatus", "ListExperiments",
-        "ReportTraffic",
+        "ReportTraffic", "LoadPipeline", "UnloadPipeline", "PipelineStatus", "ListPipelines",
     }  # fmt: skip
     report = admin.methods_by_name["ReportTraffic"]
     assert (report.input_type.name, report.output_type.name) == (
@@ -83,7 +83,9 @@ EXPERIMENT_FIELDS = [
     ),
     ("ListExperimentsResponse", {"experiments": 1}),
     ("ExperimentRoute", {"spec": 1, "uid": 2}),
-    ("RouteTable", {"generation": 1, "models": 2, "experiments": 3}),
+    ("RouteTable", {"generation": 1, "models": 2, "experiments": 3, "pipelines": 4}),
+    ("PipelineRoute", {"spec": 1, "version": 2, "state": 3, "reason": 4}),
+    ("PipelineSpec", {"name": 1, "steps": 2, "output": 3, "keep_topics": 4}),
     ("ExperimentTraffic", {"experiment": 1, "uid": 2, "model": 3, "requests": 4, "mirror": 5}),
     ("TrafficReport", {"gateway": 1, "instance": 2, "traffic": 3}),
     ("TrafficReportResponse", {}),
