@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 
 from agent.batching import AdaptiveBatcher
 from agent.workers.messages import Loaded
-from loadmaster.oip.types import ModelMetadata, Parameters
+from loadmaster.oip.types import ModelMetadata, Parameters, TensorSpec
 from loadmaster.replica_state import ReplicaState, ReplicaStatus
 
 
@@ -23,6 +23,8 @@ class VersionInfo:
     digest: str = ""
     rss_bytes: int = 0
     cuda_bytes: int = 0
+    inputs: tuple[TensorSpec, ...] = ()  # the declared signature, once loaded
+    outputs: tuple[TensorSpec, ...] = ()
 
 
 # Told of every stored state change of a version, including the final Unloaded on removal.
@@ -62,6 +64,8 @@ class ModelVersion:
             self.digest,
             loaded.rss_bytes if loaded else 0,
             loaded.cuda_bytes if loaded else 0,
+            loaded.inputs if loaded else (),
+            loaded.outputs if loaded else (),
         )
 
     def metadata(self, versions: tuple[str, ...]) -> ModelMetadata:

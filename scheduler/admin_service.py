@@ -18,6 +18,8 @@ from loadmaster.resources import spec_from_proto
 from scheduler.core import SchedulerCore
 from scheduler.experiment_service import ExperimentAdmin
 from scheduler.model_admin import InvalidSpec, UnknownModel, apply_spec, request_unload
+from scheduler.pipeline_service import PipelineAdmin
+from scheduler.pipeline_views import pipeline_routes
 from scheduler.routes import experiment_routes, route_table
 from scheduler.store import StoreError
 from scheduler.views import model_message, server_message, terminated_message
@@ -25,14 +27,16 @@ from scheduler.views import model_message, server_message, terminated_message
 Context = grpc.aio.ServicerContext[object, object]
 log = logs.get_logger("scheduler.admin")
 M = TypeVar("M", pb.ModelStatusResponse, pb.ServerStatusResponse)
+Routes = tuple[list[pb.ModelRoute], list[pb.ExperimentRoute], list[pb.PipelineRoute]]
 
 # How often a subscription re-checks even without a change (heartbeat losses are changes too,
 # but a quiet stream should still notice a cancelled client).
 _RECHECK_S = 5.0
 
 
-class SchedulerAdminService(ExperimentAdmin):
-    """Models, servers and routes here; experiments come from `ExperimentAdmin`."""
+class SchedulerAdminService(ExperimentAdmin, PipelineAdmin):
+    """Models, servers and routes here; experiments come from `ExperimentAdmin`, pipelines
+    from `PipelineAdmin`."""
 
     def __init__(self, core: SchedulerCore) -> None:
         self.core = core
@@ -121,16 +125,24 @@ class SchedulerAdminService(ExperimentAdmin):
         self, request: pb.SubscribeRoutesRequest, context: Context
     ) -> AsyncIterator[pb.RouteTable]:
         """A full table first, then a new one whenever the routes change (not on every status
-        change: a gateway only cares about where to send requests and why it cannot)."""
+        change: a gateway only cares about where to send requests and why it cannot). A
+        pipeline's state follows its models', so it is recomputed with every table."""
         log.info("gateway subscribed to routes", gateway=request.gateway or "(unnamed)")
-        sent: tuple[list[pb.ModelRoute], list[pb.ExperimentRoute]] | None = None
+        sent: Routes | None = None
         generation, number = -1, 0
         while True:
             generation = await self.core.changes.wait_after(generation, _RECHECK_S)
-            models, experiments = route_table(self.core), experiment_routes(self.core)
-            if (models, experiments) != sent:
-                sent, number = (models, experiments), number + 1
-                yield pb.RouteTable(generation=number, models=models, experiments=experiments)
+            routes = (
+                route_table(self.core),
+                experiment_routes(self.core),
+                pipeline_routes(self.core),
+            )
+            if routes != sent:
+                sent, number = routes, number + 1
+                models, experiments, pipelines = routes
+                yield pb.RouteTable(
+                    generation=number, models=models, experiments=experiments, pipelines=pipelines
+                )
 
     # ---- helpers -------------------------------------------------------------------------------
 

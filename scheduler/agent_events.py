@@ -40,6 +40,9 @@ async def on_register(core: SchedulerCore, reg: Registration) -> None:
         core.liveness.beat(server.name)
         core.drain_acks.pop(server.name, None)
         held = {(h.model, h.version): h.state for h in reg.held}
+        for h in reg.held:
+            if h.state is S.AVAILABLE:
+                core.signatures.observe(h.model, h.version, h.signature, core.state.versions)
         existing = {(r.model, r.version): r for r in core.state.replicas_on(server.name)}
         for (model, version), state in sorted(held.items()):
             await _adopt(core, server, model, version, state, existing.get((model, version)))
@@ -100,6 +103,8 @@ async def _apply_event(core: SchedulerCore, server: str, event: ReplicaEvent) ->
     host = core.state.servers.get(server)
     if host is None or host.state is ServerState.LOST:
         return  # a late event from a stream already given up; registration tells the truth
+    if event.state is S.AVAILABLE:
+        core.signatures.observe(event.model, event.version, event.signature, core.state.versions)
     record = core.state.replicas.get(rid)
     if event.state is S.UNLOADED:
         await core.state.delete_replica(rid)

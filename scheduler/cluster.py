@@ -14,6 +14,7 @@ import asyncio
 from collections.abc import Iterator
 
 from scheduler.experiment_records import ExperimentRecord, ExperimentUidRecord
+from scheduler.pipeline_records import PipelineRecord
 from scheduler.records import ModelRecord, ReplicaId, ReplicaRecord, ServerRecord, VersionRecord
 from scheduler.store import MUST_NOT_EXIST, Store, decode, encode, keys
 
@@ -27,6 +28,7 @@ class ClusterState:
         self.replicas: dict[ReplicaId, ReplicaRecord] = {}
         self.experiments: dict[str, ExperimentRecord] = {}
         self.last_experiment_uid = 0
+        self.pipelines: dict[str, PipelineRecord] = {}
         self._revisions: dict[str, int] = {}
         self._lock = asyncio.Lock()
         self.writes = 0  # how many changes were made: a pass that made none need not be announced
@@ -52,6 +54,8 @@ class ClusterState:
             elif key == keys.EXPERIMENT_UID_KEY:
                 counter = decode(entry.value, ExperimentUidRecord).last
                 state.last_experiment_uid = max(state.last_experiment_uid, counter)
+            elif (pipeline := keys.parse_pipeline_key(key)) is not None:
+                state.pipelines[pipeline] = decode(entry.value, PipelineRecord)
             else:
                 continue
             state._revisions[key] = entry.revision
@@ -131,6 +135,14 @@ class ClusterState:
     async def delete_experiment(self, name: str) -> None:
         if self.experiments.pop(name, None) is not None:
             await self._write(keys.experiment_key(name))
+
+    async def put_pipeline(self, record: PipelineRecord) -> None:
+        self.pipelines[record.name] = record
+        await self._write(keys.pipeline_key(record.name), record)
+
+    async def delete_pipeline(self, name: str) -> None:
+        if self.pipelines.pop(name, None) is not None:
+            await self._write(keys.pipeline_key(name))
 
     async def _write(self, key: str, record: object | None = None) -> None:
         self.writes += 1

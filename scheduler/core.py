@@ -24,6 +24,7 @@ from scheduler.config import SchedulerConfig
 from scheduler.experiment_traffic import TrafficLedger
 from scheduler.liveness import Clock, Liveness
 from scheduler.metrics import SchedulerMetrics
+from scheduler.model_signatures import Signatures
 from scheduler.orders import LoadOrder, OrderSink, UnloadOrder
 from scheduler.placement import PlacementDecision, ReplicaPlacement
 from scheduler.records import ModelRecord, ReplicaRecord, ServerRecord
@@ -51,6 +52,7 @@ class SchedulerCore:
         self.decisions: dict[str, PlacementDecision] = {}
         self.drain_acks: dict[str, tuple[str, ...]] = {}
         self.traffic = TrafficLedger()  # experiment counts from gateways; in memory only
+        self.signatures = Signatures()  # declared tensors per model version; from the agents
         self.started_at = clock()
         self.started_at_unix = time.time()
         self.in_grace = True

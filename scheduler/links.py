@@ -8,10 +8,12 @@ and the core's plain records (`scheduler.orders`) live here and nowhere else.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from loadmaster.generated.agentapi.v1 import agent_pb2 as pb
 from loadmaster.replica_state import ReplicaState
+from scheduler.model_signatures import ModelSignature, TensorSignature
 from scheduler.orders import (
     DrainAck,
     HeldReplica,
@@ -102,7 +104,7 @@ def registration(message: pb.Register) -> Registration:
             raise BadAgentMessage(
                 f"held replica {h.model!r}:v{h.version} needs a model and a version"
             )
-        held.append(HeldReplica(h.model, h.version, state))
+        held.append(HeldReplica(h.model, h.version, state, signature(h.inputs, h.outputs)))
     indices = [g.index for g in message.gpus]
     if len(set(indices)) != len(indices):
         raise BadAgentMessage("Register.gpus: GPU indices must be unique")
@@ -122,7 +124,20 @@ def registration(message: pb.Register) -> Registration:
 
 def replica_event(message: pb.ReplicaEvent) -> ReplicaEvent:
     state = _state(message.state, f"event for {message.model}:v{message.version}")
-    return ReplicaEvent(message.model, message.version, state, message.reason)
+    declared = signature(message.inputs, message.outputs)
+    return ReplicaEvent(message.model, message.version, state, message.reason, declared)
+
+
+def signature(
+    inputs: Iterable[pb.TensorSignature], outputs: Iterable[pb.TensorSignature]
+) -> ModelSignature | None:
+    """None when the agent declared nothing (not Available, or an agent that does not say)."""
+    found = ModelSignature(_tensors(inputs), _tensors(outputs))
+    return found if found.inputs or found.outputs else None
+
+
+def _tensors(messages: Iterable[pb.TensorSignature]) -> tuple[TensorSignature, ...]:
+    return tuple(TensorSignature(t.name, t.datatype, tuple(t.shape)) for t in messages)
 
 
 def _state(text: str, what: str) -> ReplicaState:

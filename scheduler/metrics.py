@@ -1,7 +1,7 @@
 """Scheduler metrics (Prometheus), registered on a registry passed in, never the global one.
 
-Gauges about models and servers are recomputed after each reconcile pass from the records, so
-they are always a true picture rather than a running tally that could drift.
+Gauges about models, pipelines and servers are recomputed after each reconcile pass from the
+records, so they are always a true picture rather than a running tally that could drift.
 """
 
 from __future__ import annotations
@@ -39,6 +39,9 @@ class SchedulerMetrics:
             ["state", "scheduling"],
             registry=registry,
         )
+        self.pipelines = Gauge(
+            "loadmaster_scheduler_pipelines", "Pipelines by state", ["state"], registry=registry
+        )
         self.servers = Gauge(
             "loadmaster_scheduler_servers", "Servers by state", ["state"], registry=registry
         )
@@ -53,6 +56,11 @@ class SchedulerMetrics:
         self.models.clear()
         for (state, scheduling), n in Tally(states).items():
             self.models.labels(state, scheduling).set(n)
+
+    def set_pipelines(self, states: Iterable[str]) -> None:
+        self.pipelines.clear()
+        for state, n in Tally(states).items():
+            self.pipelines.labels(state).set(n)
 
     def set_servers(self, servers: Iterable[tuple[str, str, int, int]]) -> None:
         """(name, state, usable bytes, used bytes) for every known server."""

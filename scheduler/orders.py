@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from loadmaster.replica_state import ReplicaState
+from scheduler.model_signatures import ModelSignature
 from scheduler.placement import GpuDevice
 
 
@@ -44,6 +45,7 @@ class HeldReplica:
     model: str
     version: int
     state: ReplicaState
+    signature: ModelSignature | None = None  # what an Available replica declared
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +70,7 @@ class ReplicaEvent:
     version: int
     state: ReplicaState
     reason: str = ""
+    signature: ModelSignature | None = None  # what an Available replica declared
 
 
 class OrderSink(Protocol):

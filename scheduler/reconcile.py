@@ -24,6 +24,7 @@ from loadmaster.replica_state import ReplicaState
 from scheduler.core import SchedulerCore
 from scheduler.model_status import HOLDING, IN_FLIGHT, LEAVING, PLACED, summarize
 from scheduler.orders import DrainAck
+from scheduler.pipeline_views import pipeline_view
 from scheduler.placement import (
     FleetView,
     ModelDemand,
@@ -221,6 +222,7 @@ def _update_metrics(core: SchedulerCore) -> None:
         for m in state.models.values()
     ]
     core.metrics.set_models((s.state.value, s.scheduling.value) for s in statuses)
+    core.metrics.set_pipelines(pipeline_view(core, p).state.value for p in state.pipelines.values())
     used: dict[str, int] = defaultdict(int)
     for record in state.replicas.values():
         if record.state in HOLDING:

@@ -7,7 +7,7 @@ a fake host and a fake scheduler and need no worker processes.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -15,6 +15,7 @@ from agent.config import AgentConfig
 from agent.gpus import Gpu
 from agent.models import ModelVersion, VersionInfo, VersionListener
 from loadmaster.generated.agentapi.v1 import agent_pb2 as pb
+from loadmaster.oip.types import TensorSpec
 from loadmaster.replica_state import ReplicaState
 
 _SCHEDULER_VERSION = re.compile(r"[1-9][0-9]{0,18}")  # a positive integer that fits uint64
@@ -38,6 +39,15 @@ class ModelHost(Protocol):
 def scheduler_version(version: str) -> int | None:
     """The scheduler's integer version for a data-plane version string, if it is one."""
     return int(version) if _SCHEDULER_VERSION.fullmatch(version) else None
+
+
+def tensor_signatures(specs: Sequence[TensorSpec]) -> list[pb.TensorSignature]:
+    """A version's declared inputs or outputs as the scheduler hears them: it checks pipeline
+    tensor references against these."""
+    return [
+        pb.TensorSignature(name=s.name, datatype=str(s.datatype), shape=list(s.shape))
+        for s in specs
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,9 +86,15 @@ class Registration:
         for info in held:
             number = scheduler_version(info.version)
             if number is not None and info.state in REPORTED_STATES:
+                available = info.state is ReplicaState.AVAILABLE
                 replicas.append(
                     pb.HeldReplica(
-                        model=info.name, version=number, state=str(info.state), digest=info.digest
+                        model=info.name,
+                        version=number,
+                        state=str(info.state),
+                        digest=info.digest,
+                        inputs=tensor_signatures(info.inputs if available else ()),
+                        outputs=tensor_signatures(info.outputs if available else ()),
                     )
                 )
         register = pb.Register(

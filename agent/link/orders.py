@@ -13,14 +13,15 @@ order, so the scheduler hears one Unloaded for it, with the order's id.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
-from agent.link.host import ModelHost, scheduler_version
+from agent.link.host import ModelHost, scheduler_version, tensor_signatures
 from agent.models import VersionInfo
 from loadmaster import logs
 from loadmaster.generated.agentapi.v1 import agent_pb2 as pb
 from loadmaster.oip import errors
+from loadmaster.oip.types import TensorSpec
 from loadmaster.replica_state import ReplicaState
 
 log = logs.get_logger("agent.link.orders")
@@ -37,7 +38,10 @@ def event(
     reason: str = "",
     rss_bytes: int = 0,
     cuda_bytes: int = 0,
+    inputs: Sequence[TensorSpec] = (),
+    outputs: Sequence[TensorSpec] = (),
 ) -> pb.AgentMessage:
+    """`inputs` and `outputs` (the declared signature) go with an Available event only."""
     return pb.AgentMessage(
         event=pb.ReplicaEvent(
             model=model,
@@ -47,6 +51,8 @@ def event(
             order_id=order_id,
             measured_rss_bytes=max(rss_bytes, 0),
             measured_cuda_bytes=max(cuda_bytes, 0),
+            inputs=tensor_signatures(inputs),
+            outputs=tensor_signatures(outputs),
         )
     )
 
@@ -117,8 +123,19 @@ class OrderRunner:
         return True
 
     def _available(self, model: str, version: int, order_id: int, info: VersionInfo) -> None:
-        available = ReplicaState.AVAILABLE
-        self._send(event(model, version, available, order_id, "", info.rss_bytes, info.cuda_bytes))
+        self._send(
+            event(
+                model,
+                version,
+                ReplicaState.AVAILABLE,
+                order_id,
+                "",
+                info.rss_bytes,
+                info.cuda_bytes,
+                info.inputs,
+                info.outputs,
+            )
+        )
 
     # ---- unload ----------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from loadmaster.cli.experiment_cmd import add_experiment
 from loadmaster.cli.gateway_cmd import add_gateway
 from loadmaster.cli.infer_cmd import add_infer
 from loadmaster.cli.model_cmd import add_model
+from loadmaster.cli.pipeline_cmd import add_pipeline
 from loadmaster.cli.scheduler_cmd import add_scheduler
 from loadmaster.cli.server_cmd import add_server
 
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_server(sub)
     add_infer(sub)
     add_experiment(sub)
+    add_pipeline(sub)
     add_cluster_commands(sub)
     return parser
 

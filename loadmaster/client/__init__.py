@@ -8,11 +8,14 @@ from loadmaster.client.admin import (
     ExperimentWaitTimeout,
     InvalidSpec,
     NotFound,
+    PipelineWaitFailed,
+    PipelineWaitTimeout,
     SpecConflict,
     Unreachable,
     WaitFailed,
     WaitTimeout,
 )
+from loadmaster.client.pipeline_views import pipeline_status_json
 from loadmaster.client.views import experiment_status_json, model_status_json, server_json
 
 __all__ = [
@@ -23,11 +26,14 @@ __all__ = [
     "ExperimentWaitTimeout",
     "InvalidSpec",
     "NotFound",
+    "PipelineWaitFailed",
+    "PipelineWaitTimeout",
     "SpecConflict",
     "Unreachable",
     "WaitFailed",
     "WaitTimeout",
     "experiment_status_json",
     "model_status_json",
+    "pipeline_status_json",
     "server_json",
 ]

@@ -2,7 +2,8 @@
 
 Failed calls raise `AdminError`s (`loadmaster.client.errors`) whose class says what the caller
 can do about them and whose message is fit to print; the channel and that translation live in
-`AdminChannel`, the experiment calls in `ExperimentCalls`. Waiting for a state uses the status
+`AdminChannel`, the experiment calls in `ExperimentCalls`, the pipeline calls in
+`PipelineCalls`. Waiting for a state uses the status
 subscription rather than polling, so a wait ends the moment the scheduler reports the change
 and costs one stream instead of a request per tick.
 """
@@ -21,12 +22,15 @@ from loadmaster.client.errors import (
     InvalidSpec,
     ModelStatus,
     NotFound,
+    PipelineWaitFailed,
+    PipelineWaitTimeout,
     SpecConflict,
     Unreachable,
     WaitFailed,
     WaitTimeout,
 )
 from loadmaster.client.experiments import ExperimentCalls
+from loadmaster.client.pipelines import PipelineCalls
 from loadmaster.generated.scheduler.v1 import admin_pb2
 from loadmaster.model_state import ModelState
 from loadmaster.resources import ModelSpec, check_spec, spec_to_proto
@@ -34,7 +38,7 @@ from loadmaster.resources import ModelSpec, check_spec, spec_to_proto
 ServerStatus = admin_pb2.ServerStatusResponse
 
 
-class AdminClient(ExperimentCalls):
+class AdminClient(ExperimentCalls, PipelineCalls):
     """Every admin call as a blocking method; use as a context manager or call `close`.
 
     `timeout_s` bounds every unary call. The channel connects lazily, so constructing a client
@@ -141,6 +145,8 @@ __all__ = [
     "ExperimentWaitTimeout",
     "InvalidSpec",
     "NotFound",
+    "PipelineWaitFailed",
+    "PipelineWaitTimeout",
     "SpecConflict",
     "Unreachable",
     "WaitFailed",

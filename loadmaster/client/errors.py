@@ -1,6 +1,6 @@
 """What a failed admin call raises: one class per thing the caller can do about it.
 
-`NotFound` (no such model, server or experiment), `InvalidSpec` (fix the input; its
+`NotFound` (no such model, server, experiment or pipeline), `InvalidSpec` (fix the input; its
 `SpecConflict` subclass: the input is fine but clashes with what the cluster holds, e.g. a
 model another experiment already takes over), `Unreachable` (start the scheduler or point
 elsewhere), and the wait timeouts, which carry the last status seen so the message can say
@@ -13,6 +13,7 @@ from loadmaster.generated.scheduler.v1 import admin_pb2
 
 ModelStatus = admin_pb2.ModelStatusResponse
 ExperimentStatus = admin_pb2.ExperimentStatusResponse
+PipelineStatus = admin_pb2.PipelineStatusResponse
 
 
 class AdminError(Exception):
@@ -59,3 +60,20 @@ class ExperimentWaitTimeout(AdminError):
     def __init__(self, message: str, last: ExperimentStatus) -> None:
         super().__init__("DEADLINE_EXCEEDED", message)
         self.last = last
+
+
+class PipelineWaitTimeout(WaitTimeout):
+    """The pipeline was not `PipelineReady` in time; `pipeline` is its last status."""
+
+    def __init__(self, message: str, pipeline: PipelineStatus) -> None:
+        super().__init__(message, None)
+        self.pipeline = pipeline
+
+
+class PipelineWaitFailed(WaitFailed):
+    """The pipeline is `PipelineFailed` (its references disagree with its models' tensors):
+    waiting longer would not help; `pipeline` is its status."""
+
+    def __init__(self, message: str, pipeline: PipelineStatus) -> None:
+        super().__init__(message, None)
+        self.pipeline = pipeline

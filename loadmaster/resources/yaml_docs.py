@@ -1,14 +1,17 @@
-"""Resources from YAML (brief §2): kubectl-style Model and Experiment documents as specs.
+"""Resources from YAML (brief §2): kubectl-style Model, Experiment and Pipeline documents as
+specs.
 
 This is the one place where user-written text becomes a spec, so it is strict and talkative:
 unknown fields are errors (a typo such as `replcas` must not silently mean "1 replica"), every
 problem names its file, document and field path, and all problems of all documents are
 collected before anything is raised, so one run of `loadmaster model load` shows every mistake.
 A spec that parses is finished with the same rules the scheduler applies (`check_spec`,
-`check_experiment`); the per-kind `spec` readers are `model_yaml` and `experiment_yaml`.
+`check_experiment`, `check_pipeline`); the per-kind `spec` readers are `model_yaml`,
+`experiment_yaml` and `pipeline_yaml`.
 
-Each command takes one kind (`model load` Models, `experiment start` Experiments) and refuses
-the other with a message naming the command that takes it, rather than skipping it silently:
+Each command takes one kind (`model load` Models, `experiment start` Experiments, `pipeline
+load` Pipelines) and refuses the others with a message naming the command that takes each,
+rather than skipping it silently:
 a document that was written to be applied and was not is a surprise found much later.
 
 Field names follow Seldon Core v2, and `mlops.seldon.io/v1alpha1` is accepted as well as
@@ -30,6 +33,8 @@ from loadmaster.resources.experiment_spec import ExperimentSpec
 from loadmaster.resources.experiment_yaml import parse_experiment_spec
 from loadmaster.resources.model_spec import ModelSpec
 from loadmaster.resources.model_yaml import parse_model_spec
+from loadmaster.resources.pipeline_spec import PipelineSpec
+from loadmaster.resources.pipeline_yaml import parse_pipeline_spec
 from loadmaster.resources.yaml_fields import Fields, shown, suggest
 
 API_VERSION = "loadmaster.io/v1alpha1"
@@ -37,15 +42,21 @@ SELDON_API_VERSION = "mlops.seldon.io/v1alpha1"
 API_VERSIONS = (API_VERSION, SELDON_API_VERSION)
 MODEL = "Model"
 EXPERIMENT = "Experiment"
-UNSUPPORTED_KINDS = ("Pipeline",)
-KNOWN_KINDS = (MODEL, "Pipeline", EXPERIMENT)
+PIPELINE = "Pipeline"
+KNOWN_KINDS = (MODEL, PIPELINE, EXPERIMENT)
 
-# For a kind the running command does not take: what the user should run instead.
+# For a kind the running command does not take: what it is not, and what to run instead.
+_A = {MODEL: "a model", EXPERIMENT: "an experiment", PIPELINE: "a pipeline"}
 _ELSEWHERE = {
-    MODEL: "is not an experiment: load models with `loadmaster model load -f FILE`",
-    EXPERIMENT: "is not a model: start experiments with `loadmaster experiment start -f FILE`",
+    MODEL: "load models with `loadmaster model load -f FILE`",
+    EXPERIMENT: "start experiments with `loadmaster experiment start -f FILE`",
+    PIPELINE: "load pipelines with `loadmaster pipeline load -f FILE`",
 }
-_SPEC_HINT = {MODEL: "at least storageUri", EXPERIMENT: "at least candidates"}
+_SPEC_HINT = {
+    MODEL: "at least storageUri",
+    EXPERIMENT: "at least candidates",
+    PIPELINE: "at least steps",
+}
 _TOP_FIELDS = ("apiVersion", "kind", "metadata", "spec")
 _METADATA_FIELDS = ("name", "namespace", "labels", "annotations")
 _YAML_SUFFIXES = (".yaml", ".yml")
@@ -93,7 +104,22 @@ def load_experiment_files(
     return [s for s in specs if isinstance(s, ExperimentSpec)]
 
 
-Spec = ModelSpec | ExperimentSpec
+def load_pipelines(text: str, source: str = "<stdin>") -> list[PipelineSpec]:
+    """The Pipeline specs in a multi-document YAML text; `ResourceError` as above."""
+    loader = _Loader(PIPELINE)
+    loader.add_text(text, source)
+    return [s for s in loader.finish() if isinstance(s, PipelineSpec)]
+
+
+def load_pipeline_files(
+    paths: Sequence[Path | str], stdin: TextIO | None = None
+) -> list[PipelineSpec]:
+    """The Pipeline specs of every file in order, read as `load_resource_files` reads."""
+    specs = _load_files(PIPELINE, paths, stdin)
+    return [s for s in specs if isinstance(s, PipelineSpec)]
+
+
+Spec = ModelSpec | ExperimentSpec | PipelineSpec
 
 
 def _load_files(kind: str, paths: Sequence[Path | str], stdin: TextIO | None) -> list[Spec]:
@@ -202,11 +228,8 @@ def _parse_document(document: Mapping[Any, Any], wanted: str, fields: Fields) ->
     kind = document.get("kind")
     if kind is None:
         fields.problem("kind", f"required ({wanted})")
-    elif kind in UNSUPPORTED_KINDS:
-        fields.problems.append(f"kind {kind} is not supported by this release")
-        return None
     elif kind in _ELSEWHERE and kind != wanted:
-        fields.problems.append(f"kind {kind} {_ELSEWHERE[kind]}")
+        fields.problems.append(f"kind {kind} is not {_A[wanted]}: {_ELSEWHERE[kind]}")
         return None
     elif kind != wanted:
         hint = suggest(str(kind), KNOWN_KINDS, cutoff=0.75) if isinstance(kind, str) else ""
@@ -233,6 +256,8 @@ def _parse_document(document: Mapping[Any, Any], wanted: str, fields: Fields) ->
         return None
     if wanted == EXPERIMENT:
         return parse_experiment_spec(name, raw_spec, fields)
+    if wanted == PIPELINE:
+        return parse_pipeline_spec(name, raw_spec, fields)
     return parse_model_spec(name, raw_spec, fields)
 
 

@@ -6,13 +6,14 @@
     replicas/<model>/<version>/<server>   one replica's observed state
     experiments/<name>                    an experiment's spec and uid
     counters/experiment-uid               the last experiment uid handed out
+    pipelines/<name>                      a pipeline's spec and version
 
-Desired state (models, experiments) and observed state (servers, replicas) sit under separate
-prefixes so each can be listed and watched on its own. Builders validate names, because a name
-holding "/" would silently move a record into another record's place; parsers return None for
-keys of another shape, so a listing of ``models/`` can tell a model from one of its versions.
-Listing order is by key, so version numbers sort as text ("10" before "2"): sort numerically
-after parsing.
+Desired state (models, experiments, pipelines) and observed state (servers, replicas) sit under
+separate prefixes so each can be listed and watched on its own. Builders validate names, because
+a name holding "/" would silently move a record into another record's place; parsers return None
+for keys of another shape, so a listing of ``models/`` can tell a model from one of its
+versions. Listing order is by key, so version numbers sort as text ("10" before "2"): sort
+numerically after parsing.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ SERVERS = "servers/"
 REPLICAS = "replicas/"
 EXPERIMENTS = "experiments/"
 EXPERIMENT_UID_KEY = "counters/experiment-uid"
+PIPELINES = "pipelines/"
 _VERSIONS = "versions"
 
 
@@ -83,6 +85,15 @@ def experiment_key(name: str) -> str:
 
 def parse_experiment_key(key: str) -> str | None:
     parts = _segments(key, EXPERIMENTS, 1)
+    return parts[0] if parts else None
+
+
+def pipeline_key(name: str) -> str:
+    return f"{PIPELINES}{check_name(name)}"
+
+
+def parse_pipeline_key(key: str) -> str | None:
+    parts = _segments(key, PIPELINES, 1)
     return parts[0] if parts else None
 
 

@@ -13,9 +13,11 @@ from agent.models import ModelVersion, VersionInfo, VersionListener
 from loadmaster.generated.agentapi.v1 import agent_pb2 as pb
 from loadmaster.generated.agentapi.v1 import agent_pb2_grpc as pb_grpc
 from loadmaster.oip import errors
+from loadmaster.oip.types import TensorSpec
 from loadmaster.replica_state import ReplicaState, ReplicaStatus
 
 WAIT_S = 5.0  # generous: a hang fails the test instead of stalling the suite
+Signature = tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]  # (inputs, outputs)
 
 
 class FakeHost:
@@ -28,9 +30,19 @@ class FakeHost:
         self.gates: dict[str, asyncio.Event] = {}  # a model's loads wait here when present
         self.failures: dict[str, str] = {}  # model -> load error message
         self.unload_failures: dict[str, str] = {}
+        self.signatures: dict[str, Signature] = {}  # model -> what its loads declare
 
-    def hold(self, name: str, version: str, state: ReplicaState, digest: str = "") -> None:
-        self.versions[(name, version)] = VersionInfo(name, version, state, digest=digest)
+    def hold(
+        self,
+        name: str,
+        version: str,
+        state: ReplicaState,
+        digest: str = "",
+        signature: Signature = ((), ()),
+    ) -> None:
+        inputs, outputs = signature
+        info = VersionInfo(name, version, state, digest=digest, inputs=inputs, outputs=outputs)
+        self.versions[(name, version)] = info
 
     def held(self) -> list[VersionInfo]:
         return list(self.versions.values())
@@ -57,7 +69,11 @@ class FakeHost:
         if name in self.failures:
             self._set(VersionInfo(name, version, ReplicaState.LOAD_FAILED, self.failures[name]))
             raise errors.BadRequest(f"model '{name}' failed to load: {self.failures[name]}")
-        self._set(VersionInfo(name, version, ReplicaState.AVAILABLE, rss_bytes=1000))
+        inputs, outputs = self.signatures.get(name, ((), ()))
+        available = ReplicaState.AVAILABLE
+        self._set(
+            VersionInfo(name, version, available, rss_bytes=1000, inputs=inputs, outputs=outputs)
+        )
         for old in [v for (n, v) in list(self.versions) if n == name and v != version]:
             self._set(VersionInfo(name, old, ReplicaState.UNLOADING))
             self._set(VersionInfo(name, old, ReplicaState.UNLOADED))

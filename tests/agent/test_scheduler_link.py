@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 
 import pytest
 
@@ -19,6 +19,8 @@ from agent.link import (
     SchedulerLink,
 )
 from loadmaster.generated.agentapi.v1 import agent_pb2 as pb
+from loadmaster.oip.datatypes import DataType
+from loadmaster.oip.types import TensorSpec
 from loadmaster.replica_state import ReplicaState
 from tests.agent.link_fakes import WAIT_S, FakeHost, FakeScheduler, Stream, running
 
@@ -35,6 +37,10 @@ CONFIG = AgentConfig(
     overcommit_percent=20,
 )
 REGISTRATION = Registration.from_config(CONFIG, [Gpu(0, 2**34)])
+IRIS_SIGNATURE = (
+    (TensorSpec("x", DataType.FP32, (-1, 4)),),
+    (TensorSpec("y", DataType.INT64, (-1,)), TensorSpec("p", DataType.FP32, (-1, 3))),
+)
 
 
 class Sleeps:
@@ -93,6 +99,14 @@ def brief(events: list[pb.ReplicaEvent]) -> list[tuple[str, int, str, int]]:
     return [(e.model, e.version, e.state, e.order_id) for e in events]
 
 
+def tensors(signatures: Iterable[pb.TensorSignature]) -> list[tuple[str, str, list[int]]]:
+    return [(t.name, t.datatype, list(t.shape)) for t in signatures]
+
+
+IRIS_INPUTS = [("x", "FP32", [-1, 4])]
+IRIS_OUTPUTS = [("y", "INT64", [-1]), ("p", "FP32", [-1, 3])]
+
+
 # ---- registration and heartbeats -------------------------------------------------------------
 
 
@@ -125,6 +139,23 @@ async def test_register_describes_the_server_and_what_it_holds(
     ]
 
 
+async def test_register_declares_the_signature_of_available_versions_only(
+    scheduler: FakeScheduler, host: FakeHost
+) -> None:
+    host.hold("iris", "3", S.AVAILABLE, signature=IRIS_SIGNATURE)
+    host.hold("bert", "1", S.LOADING, signature=IRIS_SIGNATURE)  # not declared until Available
+    link = SchedulerLink(scheduler.target, host, REGISTRATION)
+    link.start()
+    try:
+        stream = await scheduler.next_stream()
+        register = (await stream.next("register")).register
+    finally:
+        await link.close(grace_s=0.5)
+    bert, iris = register.held
+    assert (tensors(bert.inputs), tensors(bert.outputs)) == ([], [])
+    assert (tensors(iris.inputs), tensors(iris.outputs)) == (IRIS_INPUTS, IRIS_OUTPUTS)
+
+
 def test_an_advertised_host_wins_over_the_listen_host() -> None:
     config = AgentConfig(name="a", host="0.0.0.0", advertise_host="node-7.internal")
     assert Registration.from_config(config).http_endpoint == "node-7.internal:9000"
@@ -155,6 +186,20 @@ async def test_a_load_order_reports_loading_then_available(
     assert brief([loading, available]) == [("iris", 1, "Loading", 7), ("iris", 1, "Available", 7)]
     assert available.measured_rss_bytes == 1000
     assert host.versions[("iris", "1")].state is S.AVAILABLE
+
+
+async def test_an_available_event_declares_the_signature(
+    scheduler: FakeScheduler, host: FakeHost, link: SchedulerLink
+) -> None:
+    host.signatures["iris"] = IRIS_SIGNATURE
+    stream = await connected(scheduler)
+    stream.outgoing.put_nowait(load(9, "iris", 1))
+    loading, available = await stream.events(2)
+    assert (tensors(loading.inputs), tensors(loading.outputs)) == ([], [])
+    assert (tensors(available.inputs), tensors(available.outputs)) == (IRIS_INPUTS, IRIS_OUTPUTS)
+    stream.outgoing.put_nowait(load(10, "iris", 1))  # already Available: answered from `held`
+    [again] = await stream.events(1)
+    assert (again.order_id, tensors(again.outputs)) == (10, IRIS_OUTPUTS)
 
 
 async def test_a_load_order_for_an_available_version_answers_at_once(

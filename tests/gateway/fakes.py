@@ -168,6 +168,7 @@ class FakeRoutes(admin_pb2_grpc.SchedulerAdminServicer):
     ServerStatus = ListServers = SchedulerStatus = _unused
     SubscribeModelStatus = SubscribeServerStatus = _unused
     StartExperiment = StopExperiment = ExperimentStatus = ListExperiments = ReportTraffic = _unused
+    LoadPipeline = UnloadPipeline = PipelineStatus = ListPipelines = _unused
 
 
 @dataclass

@@ -8,6 +8,7 @@ import pytest
 
 from examples.models.build_examples import build_all
 from tests.integration.harness import AgentProcess, start_agent
+from tests.integration.kafka_fixtures import kafka_bootstrap  # noqa: F401 (a fixture)
 
 SLEEPY_MODEL = '''
 import os

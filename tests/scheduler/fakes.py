@@ -9,19 +9,21 @@ Unloaded. Orders are compared in a short form (`brief`) so an assertion reads li
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry
 
 from loadmaster.replica_state import ReplicaState
 from loadmaster.resources import ExperimentCandidate, ExperimentMirror, ExperimentSpec, ModelSpec
+from loadmaster.resources.pipeline_spec import PipelineOutput, PipelineSpec, PipelineStep
 from scheduler import agent_events
 from scheduler.cluster import ClusterState
 from scheduler.config import SchedulerConfig
 from scheduler.core import SchedulerCore
 from scheduler.metrics import SchedulerMetrics
 from scheduler.model_admin import Applied, apply_spec
+from scheduler.model_signatures import ModelSignature, TensorSignature
 from scheduler.model_status import ModelStatus
 from scheduler.orders import (
     DrainAck,
@@ -187,6 +189,29 @@ def experiment(
     )
 
 
+def pipeline(name: str, *steps: PipelineStep, output: Sequence[str] = ()) -> PipelineSpec:
+    """`pipeline("chain", step("a"), step("b", "m", "a.outputs.y"), output=["b"])`."""
+    return PipelineSpec(name=name, steps=steps, output=PipelineOutput(steps=tuple(output)))
+
+
+def step(
+    name: str, model: str = "", *inputs: str, tensor_map: Mapping[str, str] | None = None
+) -> PipelineStep:
+    """A step calling `model` (default: the step's name) with `inputs` (default: the
+    pipeline's)."""
+    return PipelineStep(
+        name=name, model=model or name, inputs=inputs, tensor_map=tuple((tensor_map or {}).items())
+    )
+
+
+def declares(inputs: Sequence[str], outputs: Sequence[str]) -> ModelSignature:
+    """A model signature with these tensor names, each FP32 of any length."""
+    return ModelSignature(
+        tuple(TensorSignature(n, "FP32", (-1,)) for n in inputs),
+        tuple(TensorSignature(n, "FP32", (-1,)) for n in outputs),
+    )
+
+
 async def register(
     rig: Rig,
     name: str,
@@ -230,18 +255,31 @@ async def reconcile(rig: Rig) -> list[Brief]:
 
 
 async def report(
-    rig: Rig, server: str, model: str, version: int, *states: ReplicaState, reason: str = ""
+    rig: Rig,
+    server: str,
+    model: str,
+    version: int,
+    *states: ReplicaState,
+    reason: str = "",
+    signature: ModelSignature | None = None,
 ) -> None:
-    """The agent on `server` reports each of `states` for one replica, in turn."""
+    """The agent on `server` reports each of `states` for one replica, in turn; an Available
+    report declares `signature`."""
     for state in states:
-        await agent_events.on_event(rig.core, server, ReplicaEvent(model, version, state, reason))
+        declared = signature if state is S.AVAILABLE else None
+        event = ReplicaEvent(model, version, state, reason, declared)
+        await agent_events.on_event(rig.core, server, event)
 
 
-async def loaded(rig: Rig) -> None:
-    """Every LoadOrder not yet answered: Loading, then Available."""
+async def loaded(rig: Rig, signatures: Mapping[str, ModelSignature] | None = None) -> None:
+    """Every LoadOrder not yet answered: Loading, then Available (declaring the model's
+    signature from `signatures`, if it has one there)."""
     for server, order in rig.sink.pending_loads():
         rig.sink.answered.add(order.order_id)
-        await report(rig, server, order.model, order.version, S.LOADING, S.AVAILABLE)
+        signature = (signatures or {}).get(order.model)
+        await report(
+            rig, server, order.model, order.version, S.LOADING, S.AVAILABLE, signature=signature
+        )
 
 
 async def unloaded(rig: Rig) -> None:

@@ -5,7 +5,19 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry
 
 from scheduler.metrics import SchedulerMetrics
-from tests.scheduler.fakes import Gi, Rig, beat, loaded, make_core, reconcile, register, spec
+from scheduler.pipeline_admin import load_pipeline, unload_pipeline
+from tests.scheduler.fakes import (
+    Gi,
+    Rig,
+    beat,
+    loaded,
+    make_core,
+    pipeline,
+    reconcile,
+    register,
+    spec,
+    step,
+)
 from tests.scheduler.fakes import apply as apply_spec
 
 
@@ -15,6 +27,10 @@ def sample(rig: Rig, name: str, **labels: str) -> float | None:
 
 def models(rig: Rig, state: str, scheduling: str) -> float | None:
     return sample(rig, "loadmaster_scheduler_models", state=state, scheduling=scheduling)
+
+
+def pipelines(rig: Rig, state: str) -> float | None:
+    return sample(rig, "loadmaster_scheduler_pipelines", state=state)
 
 
 def memory(rig: Rig, server: str) -> tuple[float | None, float | None, float | None]:
@@ -106,3 +122,19 @@ def test_set_servers_replaces_the_previous_picture() -> None:
     assert get(name, {"server": "b", "kind": "used"}) is None
     assert get("loadmaster_scheduler_servers", {"state": "Draining"}) is None
     assert get(name, {"server": "a", "kind": "free"}) == 100.0
+
+
+async def test_pipelines_by_state_after_a_pass() -> None:
+    rig = await fleet()
+    for name, steps in (("p1", ("m1",)), ("p2", ("m1", "m2")), ("p3", ("m3",))):
+        chain = [step(steps[0]), *(step(s, s, steps[0]) for s in steps[1:])]
+        await load_pipeline(rig.core, pipeline(name, *chain))
+    await reconcile(rig)
+    assert pipelines(rig, "PipelineWaiting") == 3.0
+    await loaded(rig)
+    await reconcile(rig)  # m1 and m2 serve; m3 fits nowhere
+    assert pipelines(rig, "PipelineReady") == 2.0
+    assert pipelines(rig, "PipelineWaiting") == 1.0
+    await unload_pipeline(rig.core, "p3")
+    await reconcile(rig)
+    assert pipelines(rig, "PipelineWaiting") is None  # stale label sets are cleared

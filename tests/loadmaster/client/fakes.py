@@ -21,12 +21,14 @@ import grpc
 
 from loadmaster.generated.scheduler.v1 import admin_pb2, admin_pb2_grpc
 from loadmaster.resources import spec_from_proto
+from tests.loadmaster.client.pipeline_fakes import PipelineFakes
 
 REJECTED_URI = "reject://"
 
 
-class FakeScheduler(admin_pb2_grpc.SchedulerAdminServicer):
+class FakeScheduler(PipelineFakes, admin_pb2_grpc.SchedulerAdminServicer):
     def __init__(self) -> None:
+        self.init_pipelines()
         self.models: dict[str, admin_pb2.ModelStatusResponse] = {}
         self.servers: dict[str, admin_pb2.ServerStatusResponse] = {}
         self.unloaded: list[str] = []

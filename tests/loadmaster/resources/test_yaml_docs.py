@@ -173,7 +173,10 @@ ERRORS = [
     ),
     pytest.param(
         _doc(head="apiVersion: loadmaster.io/v1alpha1\nkind: Pipeline\n"),
-        ["f.yaml: document 1 (Pipeline m): kind Pipeline is not supported by this release"],
+        [
+            "f.yaml: document 1 (Pipeline m): kind Pipeline is not a model: load pipelines "
+            "with `loadmaster pipeline load -f FILE`"
+        ],
         id="pipeline",
     ),
     pytest.param(
