@@ -1,9 +1,10 @@
 """`make demo`: a whole Loadmaster cluster on this machine, used the way an operator would.
 
 Builds the example models, starts a detached local cluster (`loadmaster up`: etcd, the Kafka
-broker, the scheduler, two agents, the gateway), loads the examples (iris with two replicas),
-lists models and servers, infers through the gateway with the CLI and with tritonclient, runs
-an A/B experiment and prints the split it observed, then stops the cluster. Every step prints
+broker, the scheduler, two agents, the gateway, a pipeline worker), loads the examples (iris
+with two replicas), lists models and servers, infers through the gateway with the CLI and with
+tritonclient, runs an A/B experiment and prints the split it observed, runs a two-step
+pipeline over Kafka and prints its answer, then stops the cluster. Every step prints
 the command it runs and what it shows. Exits 0 only when every step worked; the cluster is
 stopped whatever happened.
 """
@@ -126,6 +127,23 @@ def experiment_split() -> None:
     loadmaster("experiment", "stop", "iris-ab")
 
 
+def pipeline() -> None:
+    loadmaster("pipeline", "load", "-f", "examples/pipelines/iris-pipeline.yaml", "--wait", "120")
+    loadmaster("pipeline", "status", "iris-pipeline")
+    output = loadmaster(
+        "pipeline", "infer", "iris-pipeline", "--gateway", GATEWAY_HTTP, "-d",
+        json.dumps(IRIS_REQUEST), capture=True,
+    )  # fmt: skip
+    answer = json.loads(output)
+    probabilities = next(o for o in answer["outputs"] if o["name"] == "probabilities")
+    rows = [probabilities["data"][i : i + 3] for i in range(0, len(probabilities["data"]), 3)]
+    classes = [max(range(3), key=row.__getitem__) for row in rows]
+    print(f"  {answer['model_name']} answered through Kafka: classes {classes}, "
+          f"probabilities {[[round(v, 3) for v in row] for row in rows]}")  # fmt: skip
+    if classes != [0, 2]:
+        raise StepFailed(f"expected setosa (0) and virginica (2), got {classes}")
+
+
 def bad_request() -> None:
     bad = {"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 5], "data": [1] * 5}]}
     try:
@@ -146,16 +164,18 @@ def demo() -> None:
     for path in build_all(ROOT / ".data" / "models"):
         print(f"  {path.relative_to(ROOT)}")
 
-    step("starting a local cluster: etcd, Kafka broker, scheduler, 2 agents, gateway")
+    step("starting a local cluster: etcd, Kafka broker, scheduler, 2 agents, gateway, worker")
     if DATA_DIR.exists():  # the demo starts from nothing: no models or experiments left over
         shutil.rmtree(DATA_DIR)
     loadmaster("up", "--detach", "--data-dir", str(DATA_DIR), "--agents", "2",
                "--agent-memory", "1Gi")  # fmt: skip
 
     step("loading the example models (iris with 2 replicas)")
-    models = ("models/iris.yaml", "models/mlp.yaml", "experiments/iris-v2.yaml")
+    models = (
+        "models/iris.yaml", "models/mlp.yaml", "models/identity.yaml", "experiments/iris-v2.yaml",
+    )  # fmt: skip
     loadmaster("model", "load", *(arg for m in models for arg in ("-f", f"examples/{m}")))
-    for model in ("iris", "mlp", "iris-v2"):
+    for model in ("iris", "mlp", "identity", "iris-v2"):
         loadmaster("model", "status", model, "--wait", "ModelAvailable", "--timeout", "120")
 
     step("what is running")
@@ -172,6 +192,9 @@ def demo() -> None:
 
     step("an A/B experiment: iris-ab splits requests for iris 50/50 with iris-v2")
     experiment_split()
+
+    step("a pipeline over Kafka: identity -> iris, with a tensor map")
+    pipeline()
 
     step("a clear error for a bad request")
     bad_request()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from loadmaster.kafka.config import KafkaConfig
+
 MiB = 1024 * 1024
 
 
@@ -15,6 +17,8 @@ class GatewayConfig:
     (`x-request-timeout-ms`); `traffic_report_interval_s` is how often experiment counts
     go to the scheduler; `connections_per_endpoint` caps the pooled keep-alive
     connections to one agent, so a burst queues in the gateway instead of swamping it.
+    `kafka` turns the pipeline front on (None: pipeline requests answer 503);
+    `pipeline_timeout_s` bounds a pipeline request that brings no shorter deadline.
     """
 
     name: str = "gateway"
@@ -26,6 +30,8 @@ class GatewayConfig:
     upstream_timeout_s: float = 60.0
     connections_per_endpoint: int = 64
     traffic_report_interval_s: float = 1.0
+    kafka: KafkaConfig | None = None
+    pipeline_timeout_s: float = 30.0
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -41,6 +47,8 @@ class GatewayConfig:
             raise ValueError(
                 f"traffic_report_interval_s must be positive, got {self.traffic_report_interval_s}"
             )
+        if not 0 < self.pipeline_timeout_s < float("inf"):
+            raise ValueError(f"pipeline_timeout_s must be positive, got {self.pipeline_timeout_s}")
         if self.connections_per_endpoint < 1:
             raise ValueError(
                 f"connections_per_endpoint must be at least 1, got {self.connections_per_endpoint}"

@@ -34,6 +34,7 @@ from gateway.grpc_forward import AgentStatus, GrpcCall, Metadata
 from gateway.grpc_stream import StreamRelay, model_ref
 from gateway.metrics import UNKNOWN_MODEL, GatewayMetrics
 from gateway.mirror import Mirrorer
+from gateway.pipeline.grpc_pipeline import GrpcPipelines, pipeline_name
 from gateway.proxy import Deadline, Job, Proxy
 from gateway.routes import Endpoint
 from gateway.targets import Protocol, Targets
@@ -63,8 +64,10 @@ class GrpcFront:
         channels: Channels,
         metrics: GatewayMetrics,
         mirrorer: Mirrorer | None = None,
+        pipelines: GrpcPipelines | None = None,
     ) -> None:
         self.config = config
+        self.pipelines = pipelines  # `<name>.pipeline` requests, when pipelines are hosted
         self.targets = targets
         self.proxy = proxy
         self.channels = channels
@@ -101,6 +104,8 @@ class GrpcFront:
 
     async def model_ready(self, request: bytes, context: Context) -> bytes:
         """Answered from the route table, as REST's is; NOT_FOUND for an unknown model."""
+        if self.pipelines is not None and (pipeline := pipeline_name(request)):
+            return await self.pipelines.model_ready(pipeline, context)
 
         async def work(ref: wire.ModelRef, metadata: Metadata) -> bytes:
             version = parse_version(ref.version)
@@ -110,11 +115,15 @@ class GrpcFront:
         return await self._answer(request, context, work, counted=False)
 
     async def model_metadata(self, request: bytes, context: Context) -> bytes:
+        if self.pipelines is not None and (pipeline := pipeline_name(request)):
+            return await self.pipelines.model_metadata(pipeline, context)
         hits: list[Hit] = []
         work = self._forwarder("ModelMetadata", request, context, hits)
         return await self._answer(request, context, work, counted=False)
 
     async def model_infer(self, request: bytes, context: Context) -> bytes:
+        if self.pipelines is not None and (pipeline := pipeline_name(request)):
+            return await self.pipelines.model_infer(pipeline, request, context)
         hits: list[Hit] = []
         work = self._forwarder("ModelInfer", request, context, hits)
         return await self._answer(request, context, work, counted=True, hits=hits)

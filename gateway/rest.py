@@ -74,8 +74,10 @@ class GatewayRest:
         metrics: GatewayMetrics,
         render_metrics: Callable[[], bytes],
         mirrorer: Mirrorer | None = None,
+        mount_pipelines: Callable[[web.UrlDispatcher], None] | None = None,
     ) -> None:
         self.config = config
+        self._mount_pipelines = mount_pipelines
         self.targets = targets
         self.proxy = proxy
         self.upstream = upstream
@@ -91,6 +93,8 @@ class GatewayRest:
         r.add_get("/v2/health/live", self.live)
         r.add_get("/v2/health/ready", self.ready)
         r.add_get("/v2", self.server_metadata)
+        if self._mount_pipelines is not None:  # first: `x.pipeline` would match {model}
+            self._mount_pipelines(r)
         for prefix in ("/v2/models/{model}", "/v2/models/{model}/versions/{version}"):
             r.add_get(prefix, self.model_metadata)
             r.add_get(f"{prefix}/ready", self.model_ready)
@@ -117,7 +121,7 @@ class GatewayRest:
             log.exception("unhandled error", path=request.path, request_id=rid)
             response = error_response(500, f"internal error: {type(exc).__name__}: {exc}")
         if not response.prepared:  # a relayed stream sent its headers, the id among them
-            response.headers[REQUEST_ID] = rid
+            response.headers.setdefault(REQUEST_ID, rid)  # a pipeline's may be its own
         return response
 
     async def live(self, request: web.Request) -> web.Response:

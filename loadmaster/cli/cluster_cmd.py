@@ -62,6 +62,16 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
 def _host_port(text: str) -> str:
     host, _, port = text.rpartition(":")
     if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
@@ -96,6 +106,13 @@ def _add_up(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "Ctrl-C or SIGTERM stops it; with --detach it keeps running until `loadmaster down`.",
     )
     p.add_argument("--agents", type=positive, default=1, metavar="N", help="agents (default 1)")
+    p.add_argument(
+        "--pipeline-workers",
+        type=_count,
+        default=1,
+        metavar="N",
+        help="pipeline workers to run when there is Kafka (default 1; they share the work)",
+    )
     p.add_argument(
         "--agent-memory",
         type=memory,
@@ -177,6 +194,7 @@ def run_up(args: argparse.Namespace) -> int:
         data_dir=(cwd / data_dir).resolve(),
         cwd=cwd,
         agents=args.agents,
+        pipeline_workers=args.pipeline_workers,
         agent_memory_bytes=args.agent_memory,
         kafka=kafka,
         kafka_bootstrap=args.kafka_bootstrap or "",

@@ -9,7 +9,8 @@ from __future__ import annotations
 import argparse
 import os
 
-from loadmaster.cli.arguments import memory
+from loadmaster.cli.arguments import memory, seconds
+from loadmaster.cli.kafka_options import add_kafka_arguments, kafka_config_from
 from loadmaster.cli.output import EXIT_USAGE, error
 from loadmaster.client import DEFAULT_SCHEDULER, ENV_SCHEDULER
 from loadmaster.units import parse_memory
@@ -49,6 +50,15 @@ def add_gateway(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         metavar="S",
         help="seconds between reports of experiment traffic to the scheduler (default 1)",
     )
+    p.add_argument(
+        "--pipeline-timeout",
+        type=seconds,
+        default=30.0,
+        metavar="S",
+        help="seconds a pipeline request waits for its answer when it sets no shorter "
+        "deadline (default 30)",
+    )
+    add_kafka_arguments(p)
     p.set_defaults(run=run_gateway)
 
 
@@ -65,6 +75,8 @@ def run_gateway(args: argparse.Namespace) -> int:
             grpc_port=args.grpc_port,
             max_body_bytes=args.max_body,
             traffic_report_interval_s=args.traffic_report_interval,
+            kafka=kafka_config_from(args),
+            pipeline_timeout_s=args.pipeline_timeout,
         )
     except ValueError as exc:
         error(str(exc))

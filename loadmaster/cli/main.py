@@ -18,6 +18,7 @@ from loadmaster.cli.gateway_cmd import add_gateway
 from loadmaster.cli.infer_cmd import add_infer
 from loadmaster.cli.model_cmd import add_model
 from loadmaster.cli.pipeline_cmd import add_pipeline
+from loadmaster.cli.pipeline_worker_cmd import add_pipeline_worker
 from loadmaster.cli.scheduler_cmd import add_scheduler
 from loadmaster.cli.server_cmd import add_server
 
@@ -35,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_infer(sub)
     add_experiment(sub)
     add_pipeline(sub)
+    add_pipeline_worker(sub)
     add_cluster_commands(sub)
     return parser
 

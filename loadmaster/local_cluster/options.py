@@ -31,6 +31,7 @@ class UpOptions:
     data_dir: Path
     cwd: Path
     agents: int = 1
+    pipeline_workers: int = 1  # started only when the cluster has Kafka
     agent_memory_bytes: int = 2 * GiB
     kafka: KafkaMode = KafkaMode.LOCAL
     kafka_bootstrap: str = ""
@@ -43,6 +44,8 @@ class UpOptions:
     def __post_init__(self) -> None:
         if self.agents < 1:
             raise ValueError(f"a cluster needs at least 1 agent, got {self.agents}")
+        if self.pipeline_workers < 0:
+            raise ValueError(f"pipeline workers cannot be negative, got {self.pipeline_workers}")
         if self.agent_memory_bytes < 1:
             raise ValueError("agent memory must be positive")
         if (self.kafka is KafkaMode.EXTERNAL) != bool(self.kafka_bootstrap):
@@ -56,3 +59,8 @@ class UpOptions:
         if self.kafka is KafkaMode.LOCAL:
             return f"127.0.0.1:{self.ports.kafka}"
         return self.kafka_bootstrap
+
+    @property
+    def worker_count(self) -> int:
+        """The pipeline workers to run: none without Kafka, since they have nothing to read."""
+        return self.pipeline_workers if self.kafka_address else 0

@@ -2,8 +2,9 @@
 
 The order is a property of the kind, not of the code that walks it: a part starts once
 everything it talks to is healthy (etcd and the broker, then the scheduler, then the agents and
-the gateway, which both only need the scheduler), and stops before what it depends on, so no
-part spends its shutdown retrying a dependency that has already gone.
+the gateway, which both only need the scheduler, then the pipeline workers, which call models
+through the gateway), and stops before what it depends on, so no part spends its shutdown
+retrying a dependency that has already gone.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ class PartKind(StrEnum):
     SCHEDULER = "scheduler"
     AGENT = "agent"
     GATEWAY = "gateway"
+    PIPELINE_WORKER = "pipeline-worker"
 
     @property
     def start_phase(self) -> int:
@@ -26,7 +28,8 @@ class PartKind(StrEnum):
 
     @property
     def stop_rank(self) -> int:
-        """Parts stop by rank, lowest first: the gateway, agents, scheduler, broker, etcd."""
+        """Parts stop by rank, lowest first: pipeline workers, the gateway, agents, scheduler,
+        broker, etcd."""
         return _STOP_RANK[self]
 
 
@@ -36,13 +39,15 @@ _START_PHASE = {
     PartKind.SCHEDULER: 1,
     PartKind.AGENT: 2,
     PartKind.GATEWAY: 2,
+    PartKind.PIPELINE_WORKER: 3,
 }
 _STOP_RANK = {
-    PartKind.GATEWAY: 0,
-    PartKind.AGENT: 1,
-    PartKind.SCHEDULER: 2,
-    PartKind.BROKER: 3,
-    PartKind.ETCD: 4,
+    PartKind.PIPELINE_WORKER: 0,
+    PartKind.GATEWAY: 1,
+    PartKind.AGENT: 2,
+    PartKind.SCHEDULER: 3,
+    PartKind.BROKER: 4,
+    PartKind.ETCD: 5,
 }
 
 
@@ -67,3 +72,8 @@ def agent_names(count: int) -> tuple[str, ...]:
     """agent-1 .. agent-N: the same names on every start, so the scheduler recognises the
     servers it knows from the store and places their models on them again."""
     return tuple(f"agent-{i}" for i in range(1, count + 1))
+
+
+def pipeline_worker_names(count: int) -> tuple[str, ...]:
+    """pipeline-worker-1 .. -N: members of the same consumer groups, so they share the work."""
+    return tuple(f"pipeline-worker-{i}" for i in range(1, count + 1))

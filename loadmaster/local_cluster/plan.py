@@ -14,7 +14,7 @@ from pathlib import Path
 
 from loadmaster.local_cluster.layout import DataDir
 from loadmaster.local_cluster.options import AGENT_CAPABILITIES, KafkaMode, UpOptions
-from loadmaster.local_cluster.parts import PartKind, PartPlan, agent_names
+from loadmaster.local_cluster.parts import PartKind, PartPlan, agent_names, pipeline_worker_names
 from loadmaster.local_cluster.ports import LOOPBACK
 
 BROKER_NAME = "kafka"
@@ -33,11 +33,13 @@ def build_plan(
     broker_bin: Path | None,
     python: str = sys.executable,
 ) -> ClusterPlan:
-    """`agent_ports` holds two free ports per agent (HTTP, gRPC); `broker_bin` is needed only
-    when the cluster runs its own broker."""
+    """`agent_ports` holds two free ports per agent (HTTP, gRPC), then one per pipeline worker
+    (its health and metrics); `broker_bin` is needed only when the cluster runs its own broker."""
     names = agent_names(options.agents)
-    if len(agent_ports) != 2 * len(names):
-        raise ValueError(f"need {2 * len(names)} agent ports, got {len(agent_ports)}")
+    workers = pipeline_worker_names(options.worker_count)
+    wanted = 2 * len(names) + len(workers)
+    if len(agent_ports) != wanted:
+        raise ValueError(f"need {wanted} free ports, got {len(agent_ports)}")
     layout = DataDir(options.data_dir)
     ports = options.ports
     service: tuple[str, ...] = (python, "-m", "loadmaster.cli.main", "--log-format", "json")
@@ -86,12 +88,14 @@ def build_plan(
                 name, PartKind.AGENT, (*service, "agent", *agent), {"http": http, "grpc": grpc}
             )
         )
+    kafka = {"--kafka-bootstrap": options.kafka_address} if options.kafka_address else {}
     gateway = _flags(
         {
             "--scheduler": f"{LOOPBACK}:{ports.admin}",
             "--host": LOOPBACK,
             "--http-port": ports.gateway_http,
             "--grpc-port": ports.gateway_grpc,
+            **kafka,
         }
     )
     parts.append(
@@ -102,6 +106,25 @@ def build_plan(
             {"http": ports.gateway_http, "grpc": ports.gateway_grpc},
         )
     )
+    for i, name in enumerate(workers):
+        health = agent_ports[2 * len(names) + i]
+        worker = _flags(
+            {
+                "--name": name,
+                "--scheduler": f"{LOOPBACK}:{ports.admin}",
+                "--gateway": f"http://{LOOPBACK}:{ports.gateway_http}",
+                "--metrics-port": health,
+                **kafka,
+            }
+        )
+        parts.append(
+            PartPlan(
+                name,
+                PartKind.PIPELINE_WORKER,
+                (*service, "pipeline-worker", *worker),
+                {"metrics": health},
+            )
+        )
     return ClusterPlan(tuple(parts), endpoints(options))
 
 

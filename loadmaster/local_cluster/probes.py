@@ -3,7 +3,8 @@
 A running process is not a healthy part: etcd must answer `/health`, the broker must accept
 connections, the scheduler must answer its admin API, each agent must be registered and Ready
 in the scheduler's eyes (so the scheduler can place on it), and the gateway must be ready
-(it has the scheduler's route table) with its gRPC port accepting connections.
+(it has the scheduler's route table) with its gRPC port accepting connections, and a pipeline
+worker must be following the route table.
 
 A probe returns None when the part is healthy, else a short reason for people ("connection
 refused", "not registered yet"). Probes never raise and are bounded by short timeouts, so a
@@ -72,6 +73,8 @@ def probe_for(kind: PartKind, name: str, ports: dict[str, int], admin: AdminAcce
         return lambda: scheduler_answers(admin)
     if kind is PartKind.AGENT:
         return lambda: agent_ready(admin, name)
+    if kind is PartKind.PIPELINE_WORKER:
+        return lambda: worker_following(ports["metrics"])
     return lambda: gateway_ready(ports["http"], ports["grpc"])
 
 
@@ -122,6 +125,15 @@ def gateway_ready(http_port: int, grpc_port: int) -> str | None:
         return f"REST: {_why(exc)}"
     grpc = tcp_accepts(grpc_port)
     return None if grpc is None else f"gRPC port {grpc_port}: {grpc}"
+
+
+def worker_following(port: int) -> str | None:
+    try:
+        with urllib.request.urlopen(f"http://{LOOPBACK}:{port}/health", timeout=TIMEOUT_S) as r:
+            following = json.loads(r.read()).get("following")
+    except (OSError, ValueError, AttributeError) as exc:
+        return _why(exc)
+    return None if following is True else "not following the scheduler's route table yet"
 
 
 def _why(exc: BaseException) -> str:

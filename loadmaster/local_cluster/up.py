@@ -180,7 +180,8 @@ def _plan(options: UpOptions) -> ClusterPlan:
     except MissingBinary as exc:
         raise Failed(str(exc)) from None
     taken = set(ports_in_use(options.ports, with_kafka).values())
-    return build_plan(options, free_ports(2 * options.agents, taken), etcd, broker)
+    wanted = 2 * options.agents + options.worker_count
+    return build_plan(options, free_ports(wanted, taken), etcd, broker)
 
 
 class _Bookkeeper:

@@ -16,6 +16,8 @@ from loadmaster.cli.main import build_parser, main
 from loadmaster.generated.inference import grpc_service_pb2 as inference
 from loadmaster.generated.inference import grpc_service_pb2_grpc as inference_grpc
 from loadmaster.generated.scheduler.v1 import admin_pb2_grpc
+from loadmaster.kafka.config import KafkaConfig
+from loadmaster.resources.pipeline_spec import PipelineSpec, PipelineStep, pipeline_to_proto
 from tests.gateway.fakes import (
     WAIT_S,
     FakeRoutes,
@@ -25,6 +27,7 @@ from tests.gateway.fakes import (
     table,
     until,
 )
+from tests.gateway.pipeline.front_rig import DownBus
 
 
 def free_port() -> int:
@@ -80,6 +83,7 @@ async def test_serve_follows_the_scheduler_and_stops() -> None:
 
 
 def test_gateway_command_builds_the_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LOADMASTER_KAFKA_BOOTSTRAP", raising=False)
     seen: list[GatewayConfig] = []
 
     def run(config: GatewayConfig) -> int:
@@ -115,8 +119,29 @@ def test_gateway_command_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     assert build_parser().parse_args(["gateway"]).scheduler == "elsewhere:9004"
 
 
+def test_gateway_command_turns_pipelines_on_with_kafka(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[GatewayConfig] = []
+
+    def run(config: GatewayConfig) -> int:
+        seen.append(config)
+        return 0
+
+    monkeypatch.setattr(gateway.main, "run", run)
+    argv = ["gateway", "--kafka-bootstrap", "k:9092", "--kafka-prefix", "lm"]
+    assert main([*argv, "--pipeline-timeout", "2.5"]) == 0
+    [config] = seen
+    assert config.kafka == KafkaConfig(bootstrap="k:9092", prefix="lm")
+    assert config.pipeline_timeout_s == 2.5
+
+
 @pytest.mark.parametrize(
-    "flags", [["--http-port", "70000"], ["--grpc-port", "-1"], ["--max-body", "lots"]]
+    "flags",
+    [
+        ["--http-port", "70000"],
+        ["--grpc-port", "-1"],
+        ["--max-body", "lots"],
+        ["--pipeline-timeout", "0"],
+    ],
 )
 def test_gateway_command_refuses_bad_flags(flags: list[str]) -> None:
     with pytest.raises(SystemExit) as exc:
@@ -129,4 +154,49 @@ def test_config_refuses_nonsense() -> None:
         GatewayConfig(max_body_bytes=0)
     with pytest.raises(ValueError, match="upstream_timeout_s"):
         GatewayConfig(upstream_timeout_s=0)
+    with pytest.raises(ValueError, match="pipeline_timeout_s"):
+        GatewayConfig(pipeline_timeout_s=-1)
     assert isinstance(build_parser(), argparse.ArgumentParser)
+
+
+async def test_an_unreachable_broker_leaves_models_served_and_pipelines_503(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Kafka configured but down: the gateway starts, models route, pipelines say why not."""
+    monkeypatch.setattr(gateway.main, "kafka_bus", lambda config: DownBus())
+    fake = FakeRoutes()
+    server = grpc.aio.server()
+    admin_pb2_grpc.add_SchedulerAdminServicer_to_server(fake, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    spec = PipelineSpec("chain", (PipelineStep("first", "iris"),))
+    routes = table(1, model_route("iris"))
+    routes.pipelines.add(spec=pipeline_to_proto(spec), version=1, state="PipelineReady")
+    await fake.scripts.put(Script([routes], hold=True))
+    http_port = free_port()
+    config = GatewayConfig(
+        name="gw-k",
+        scheduler=f"127.0.0.1:{port}",
+        http_port=http_port,
+        grpc_port=free_port(),
+        kafka=KafkaConfig(bootstrap="127.0.0.1:1"),
+    )
+    stop = asyncio.Event()
+    serving = asyncio.create_task(gateway.main.serve(config, stop))
+    base = f"http://127.0.0.1:{http_port}"
+    try:
+        await until(lambda: bool(fake.subscribers))  # serving: the table is on its way
+        async with asyncio.timeout(WAIT_S):
+            status, body = 0, dict[str, object]()
+            while status != 503 or "unreachable" not in str(body.get("error")):
+                status, body = await asyncio.to_thread(get, f"{base}/v2/pipelines/chain/ready")
+        assert "pipeline 'chain' is starting: Kafka at 127.0.0.1:1 is unreachable" in str(
+            body["error"]
+        )
+        status, body = await asyncio.to_thread(get, f"{base}/v2/models/iris/ready")
+        assert status == 503 and body["ready"] is False  # the model path answers as ever
+    finally:
+        stop.set()
+        async with asyncio.timeout(WAIT_S):
+            await serving
+        await server.stop(grace=None)

@@ -34,7 +34,7 @@ class Harness:
         self.saved: list[list[str]] = []
         self.unstartable: set[str] = set()
         self.interrupt_at: float | None = None
-        options = UpOptions(data_dir=Path("/d"), cwd=Path("/w"), agents=2)
+        options = UpOptions(data_dir=Path("/d"), cwd=Path("/w"), agents=2, pipeline_workers=0)
         plan = build_plan(options, [1, 2, 3, 4], Path("/etcd"), Path("/tansu"))
         self.launcher = Launcher(
             plan,

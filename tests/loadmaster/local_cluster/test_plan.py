@@ -36,7 +36,7 @@ def _options(**changes: object) -> UpOptions:
 
 def _plan(**changes: object) -> dict[str, PartPlan]:
     plan = build_plan(
-        _options(**changes), [41, 42, 43, 44], Path("/bin/etcd"), Path("/bin/tansu"), "/py"
+        _options(**changes), [41, 42, 43, 44, 45], Path("/bin/etcd"), Path("/bin/tansu"), "/py"
     )
     return {p.name: p for p in plan.parts}
 
@@ -47,7 +47,9 @@ def _flag(part: PartPlan, flag: str) -> str:
 
 def test_every_part_is_wired_to_the_others() -> None:
     parts = _plan()
-    assert list(parts) == ["etcd", "kafka", "scheduler", "agent-1", "agent-2", "gateway"]
+    assert list(parts) == [
+        "etcd", "kafka", "scheduler", "agent-1", "agent-2", "gateway", "pipeline-worker-1",
+    ]  # fmt: skip
     scheduler = parts["scheduler"]
     assert scheduler.argv[:8] == (
         "/py", "-m", "loadmaster.cli.main", "--log-format", "json", "--log-level", "info",
@@ -67,6 +69,26 @@ def test_every_part_is_wired_to_the_others() -> None:
     gateway = parts["gateway"]
     assert _flag(gateway, "--scheduler") == "127.0.0.1:19004"
     assert (_flag(gateway, "--http-port"), _flag(gateway, "--grpc-port")) == ("19000", "19500")
+    assert _flag(gateway, "--kafka-bootstrap") == "127.0.0.1:19092"
+    worker = parts["pipeline-worker-1"]
+    assert worker.kind is PartKind.PIPELINE_WORKER
+    assert worker.argv[7] == "pipeline-worker"
+    assert _flag(worker, "--scheduler") == "127.0.0.1:19004"
+    assert _flag(worker, "--gateway") == "http://127.0.0.1:19000"
+    assert _flag(worker, "--kafka-bootstrap") == "127.0.0.1:19092"
+    assert worker.ports == {"metrics": 45}
+
+
+def test_pipeline_workers_share_the_work_and_need_kafka() -> None:
+    two = build_plan(_options(pipeline_workers=2), [1, 2, 3, 4, 5, 6], Path("/e"), Path("/t"))
+    workers = [p for p in two.parts if p.kind is PartKind.PIPELINE_WORKER]
+    assert [(w.name, w.ports["metrics"]) for w in workers] == [
+        ("pipeline-worker-1", 5), ("pipeline-worker-2", 6),
+    ]  # fmt: skip
+    none = build_plan(_options(kafka=KafkaMode.NONE), [1, 2, 3, 4], Path("/e"), None)
+    assert PartKind.PIPELINE_WORKER not in {p.kind for p in none.parts}
+    gateway = next(p for p in none.parts if p.kind is PartKind.GATEWAY)
+    assert "--kafka-bootstrap" not in gateway.argv
 
 
 def test_etcd_keeps_its_data_in_the_data_dir_and_the_broker_is_memory_only() -> None:
@@ -90,14 +112,17 @@ def test_no_broker_part_without_a_local_broker(
     kafka: KafkaMode, bootstrap: str, shown: str
 ) -> None:
     plan = build_plan(
-        _options(kafka=kafka, kafka_bootstrap=bootstrap), [1, 2, 3, 4], Path("/e"), None
+        _options(kafka=kafka, kafka_bootstrap=bootstrap, pipeline_workers=0),
+        [1, 2, 3, 4],
+        Path("/e"),
+        None,
     )
     assert PartKind.BROKER not in {p.kind for p in plan.parts}
     assert plan.endpoints["kafka"] == shown
 
 
 def test_endpoints() -> None:
-    plan = build_plan(_options(), [1, 2, 3, 4], Path("/e"), Path("/t"))
+    plan = build_plan(_options(), [1, 2, 3, 4, 5], Path("/e"), Path("/t"))
     assert plan.endpoints == {
         "gatewayRest": "http://127.0.0.1:19000",
         "gatewayGrpc": "127.0.0.1:19500",
@@ -107,18 +132,22 @@ def test_endpoints() -> None:
         "metrics": "http://127.0.0.1:19006/metrics",
         "logs": "/d/logs",
     }
-    off = build_plan(_options(ports=ClusterPorts(metrics=0)), [1, 2, 3, 4], Path("/e"), Path("/t"))
+    off = build_plan(
+        _options(ports=ClusterPorts(metrics=0)), [1, 2, 3, 4, 5], Path("/e"), Path("/t")
+    )
     assert off.endpoints["metrics"] == "off"
 
 
 def test_start_phases_put_each_part_after_what_it_needs() -> None:
-    plan = build_plan(_options(), [1, 2, 3, 4], Path("/e"), Path("/t"))
+    plan = build_plan(_options(), [1, 2, 3, 4, 5], Path("/e"), Path("/t"))
     phases = [[p.name for p in phase] for phase in start_phases(plan.parts)]
-    assert phases == [["etcd", "kafka"], ["scheduler"], ["agent-1", "agent-2", "gateway"]]
+    assert phases == [
+        ["etcd", "kafka"], ["scheduler"], ["agent-1", "agent-2", "gateway"], ["pipeline-worker-1"],
+    ]  # fmt: skip
 
 
-def test_the_plan_needs_two_ports_per_agent() -> None:
-    with pytest.raises(ValueError, match="need 4 agent ports, got 2"):
+def test_the_plan_needs_two_ports_per_agent_and_one_per_worker() -> None:
+    with pytest.raises(ValueError, match="need 5 free ports, got 2"):
         build_plan(_options(), [1, 2], Path("/e"), Path("/t"))
 
 
