@@ -14,6 +14,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,10 +92,13 @@ Snapshots = dict[str, CpuSnapshot]
 class LocalCluster:
     """Scheduler (memory store) + one agent + one gateway; `start`, `load`, then `stop`."""
 
-    def __init__(self, work: Path, logs: Path, agent_workers: int = 1) -> None:
+    def __init__(
+        self, work: Path, logs: Path, agent_workers: int = 1, gateway_args: Sequence[str] = ()
+    ) -> None:
         self.work = work
         self.logs = logs
         self.agent_workers = agent_workers
+        self.gateway_args = list(gateway_args)  # extra flags, e.g. --kafka-bootstrap
         self.ports = Ports.pick()
         self.parts: dict[str, ServerProcess] = {}
 
@@ -134,6 +138,7 @@ class LocalCluster:
         self._spawn("gateway", [
             *cli, "--log-format", "json", "gateway", "--scheduler", self.admin,
             "--http-port", str(p.gateway_http), "--grpc-port", str(p.gateway_grpc),
+            *self.gateway_args,
         ])  # fmt: skip
         self.parts["agent"].wait_ready(self.agent_url("/v2/health/ready"), READY_TIMEOUT_S)
         self.parts["gateway"].wait_ready(self.gateway_url("/v2/health/ready"), READY_TIMEOUT_S)

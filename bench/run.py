@@ -50,6 +50,11 @@ BENCHMARKS: dict[str, Benchmark] = {
             "gateway vs calling the agent directly: REST, c=1 and 32, shared and pinned CPUs",
         ),
         Benchmark(
+            "pipeline",
+            "bench.pipeline",
+            "pipelines of 1-3 identity steps over Kafka vs the same calls direct, c=1 and 64",
+        ),
+        Benchmark(
             "placement",
             "bench.placement",
             "scheduler placement: best-fit vs spread, 10,000 replicas on 1,000 servers",

@@ -33,6 +33,7 @@ from gateway.front import (
 from gateway.metrics import GatewayMetrics
 from gateway.mirror import Mirrorer
 from gateway.proxy import BadGateway, Candidates, Deadline, Job, Proxy, replica
+from gateway.rest_body import read_bounded_body
 from gateway.rest_forward import HttpCall
 from gateway.routes import Endpoint
 from gateway.targets import Protocol, Target, Targets
@@ -327,13 +328,4 @@ class GatewayRest:
         return Deadline(int(text) / 1000, int(text))
 
     async def _read_body(self, request: web.Request) -> bytes:
-        limit = self.config.max_body_bytes
-        declared = request.content_length
-        if declared is not None and declared > limit:
-            raise errors.PayloadTooLarge(
-                f"request body of {declared} bytes exceeds the {limit} byte limit"
-            )
-        try:
-            return await request.read()
-        except web.HTTPRequestEntityTooLarge:
-            raise errors.PayloadTooLarge(f"request body exceeds the {limit} byte limit") from None
+        return await read_bounded_body(request, self.config.max_body_bytes)

@@ -14,7 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from loadmaster.resources.pipeline_refs import PIPELINE, TensorRef, parse_ref
+from loadmaster.resources.pipeline_graph import output_refs, step_inputs
+from loadmaster.resources.pipeline_refs import TensorRef, parse_ref
 from loadmaster.resources.pipeline_spec import JoinType, PipelineSpec, TensorMap
 
 OUTPUT = ""  # the target name of the pipeline's answer: no step can have an empty name
@@ -119,12 +120,12 @@ def compile_pipeline(spec: PipelineSpec) -> PipelineGraph:
     targets: list[Target] = []
     for index, step in enumerate(spec.steps):
         path = f"spec.steps[{index}]"
-        inputs = _refs(step.inputs, f"{path}.inputs", steps, step.name)
+        inputs = _refs(step_inputs(step), f"{path}.inputs", steps, step.name)
         targets.append(
             Target(
                 name=step.name,
                 model=step.model,
-                inputs=tuple(inputs) or (TensorRef(PIPELINE),),
+                inputs=tuple(inputs),
                 inputs_join=step.inputs_join,
                 window_ms=max(step.join_window_ms, 0),
                 triggers=tuple(_refs(step.triggers, f"{path}.triggers", steps, step.name)),
@@ -133,12 +134,12 @@ def compile_pipeline(spec: PipelineSpec) -> PipelineGraph:
             )
         )
     out = spec.output
-    answer = _refs(out.steps, "spec.output.steps", steps, OUTPUT)
+    answer = _refs(output_refs(spec), "spec.output.steps", steps, OUTPUT)
     targets.append(
         Target(
             name=OUTPUT,
             model="",
-            inputs=tuple(answer) or (TensorRef(spec.steps[-1].name),),
+            inputs=tuple(answer),
             inputs_join=out.steps_join,
             window_ms=max(out.join_window_ms, 0),
             tensor_map=out.tensor_map,

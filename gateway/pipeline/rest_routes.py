@@ -23,6 +23,7 @@ from aiohttp import web
 from gateway.front import REQUEST_ID
 from gateway.pipeline.front import PipelineFront
 from gateway.pipeline.outcomes import PipelineError, PipelineStatus
+from gateway.rest_body import read_bounded_body
 from loadmaster.oip import errors, rest_codec
 
 HEADER_LENGTH = "Inference-Header-Content-Length"
@@ -122,16 +123,7 @@ class PipelineRoutes:
         return status
 
     async def _read_body(self, request: web.Request) -> bytes:
-        limit = self.max_body_bytes
-        declared = request.content_length
-        if declared is not None and declared > limit:
-            raise errors.PayloadTooLarge(
-                f"request body of {declared} bytes exceeds the {limit} byte limit"
-            )
-        try:
-            return await request.read()
-        except web.HTTPRequestEntityTooLarge:
-            raise errors.PayloadTooLarge(f"request body exceeds the {limit} byte limit") from None
+        return await read_bounded_body(request, self.max_body_bytes)
 
 
 def _failed(failure: PipelineError, client_id: str) -> web.Response:

@@ -130,7 +130,7 @@ def test_detached_cluster_serves_stops_and_comes_back_with_its_models(user: User
     assert answer["model_name"] == "iris"
 
     pids = user.pids()
-    assert len(pids) == 6  # etcd, kafka, scheduler, agent-1, agent-2, gateway
+    assert len(pids) == 7  # etcd, kafka, scheduler, agent-1, agent-2, gateway, pipeline-worker-1
     user.run("down")
     assert [pid for pid in pids if alive(pid)] == []
     assert user.pids() == []

@@ -1,0 +1,189 @@
+"""What the pipeline benchmark concludes from its cells: overhead per step and the verdicts.
+
+Kept apart from the measuring so the arithmetic (added p50, per-step overhead, throughput
+ratio) and the issue's targets sit in one place. A cell with errors is never hidden: its
+row says how many, and a verdict that rests on it is "NOT met".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from bench.common import format_table
+
+Cell = dict[str, object]
+
+# The issue's targets for pipelines against the same model calls made directly.
+TARGET_STEP_P50_MS, LATENCY_CONCURRENCY = 3.0, 1
+TARGET_TWO_STEP_RPS, THROUGHPUT_CONCURRENCY, THROUGHPUT_STEPS = 1000.0, 64, 2
+
+
+def _num(mapping: dict[str, object], key: str) -> float:
+    value = mapping[key]
+    if not isinstance(value, int | float):
+        raise TypeError(f"{key} is {value!r}, not a number")
+    return float(value)
+
+
+def _cell(cells: Sequence[Cell], steps: int, concurrency: int, side: str) -> Cell:
+    for cell in cells:
+        if (cell["steps"], cell["concurrency"], cell["side"]) == (steps, concurrency, side):
+            return cell
+    raise KeyError((steps, concurrency, side))
+
+
+def _cpu(cell: Cell, key: str) -> float:
+    cpu = cell["cpu"]
+    return float(cpu.get(key, 0.0)) if isinstance(cpu, dict) else 0.0
+
+
+def summarise(cells: Sequence[Cell]) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
+    """Per (steps, concurrency): pipeline against direct; then the target verdicts."""
+    keys = list(dict.fromkeys((int(str(c["steps"])), int(str(c["concurrency"]))) for c in cells))
+    rows: list[dict[str, object]] = []
+    for steps, concurrency in keys:
+        direct = _cell(cells, steps, concurrency, "direct")
+        pipe = _cell(cells, steps, concurrency, "pipeline")
+        added = _num(pipe, "p50_ms") - _num(direct, "p50_ms")
+        direct_rps, pipe_rps = _num(direct, "throughput_rps"), _num(pipe, "throughput_rps")
+        rows.append(
+            {
+                "steps": steps,
+                "concurrency": concurrency,
+                "direct_p50_ms": _num(direct, "p50_ms"),
+                "pipeline_p50_ms": _num(pipe, "p50_ms"),
+                "added_p50_ms": round(added, 3),
+                "added_p50_per_step_ms": round(added / steps, 3),
+                "direct_p99_ms": _num(direct, "p99_ms"),
+                "pipeline_p99_ms": _num(pipe, "p99_ms"),
+                "direct_rps": direct_rps,
+                "pipeline_rps": pipe_rps,
+                "throughput_ratio": round(pipe_rps / direct_rps, 3) if direct_rps else None,
+                "direct_errors": int(_num(direct, "errors")),
+                "pipeline_errors": int(_num(pipe, "errors")),
+            }
+        )
+    return rows, verdicts(rows)
+
+
+def verdicts(rows: Sequence[dict[str, object]]) -> list[dict[str, object]]:
+    found: list[dict[str, object]] = []
+    for row in rows:
+        errors = int(_num(row, "direct_errors")) + int(_num(row, "pipeline_errors"))
+        if row["concurrency"] == LATENCY_CONCURRENCY:
+            value = _num(row, "added_p50_per_step_ms")
+            found.append(
+                {
+                    "steps": row["steps"],
+                    "concurrency": LATENCY_CONCURRENCY,
+                    "measure": "p50 overhead per step (ms)",
+                    "value": value,
+                    "target": f"<= {TARGET_STEP_P50_MS:g}",
+                    "errors": errors,
+                    "met": errors == 0 and value <= TARGET_STEP_P50_MS,
+                }
+            )
+        if row["concurrency"] == THROUGHPUT_CONCURRENCY and row["steps"] == THROUGHPUT_STEPS:
+            value = _num(row, "pipeline_rps")
+            found.append(
+                {
+                    "steps": THROUGHPUT_STEPS,
+                    "concurrency": THROUGHPUT_CONCURRENCY,
+                    "measure": "two-step pipeline req/s",
+                    "value": value,
+                    "target": f">= {TARGET_TWO_STEP_RPS:g}",
+                    "errors": int(_num(row, "pipeline_errors")),
+                    "met": int(_num(row, "pipeline_errors")) == 0 and value >= TARGET_TWO_STEP_RPS,
+                }
+            )
+    return found
+
+
+def _cell_row(cell: Cell) -> list[str]:
+    errors = int(_num(cell, "errors"))
+    kinds = cell.get("error_kinds")
+    shown = str(errors) if not errors else f"{errors} {kinds}"
+    return [
+        str(cell["steps"]),
+        str(cell["concurrency"]),
+        str(cell["side"]),
+        f"{_num(cell, 'throughput_rps'):.0f}",
+        f"{_num(cell, 'p50_ms'):.2f}",
+        f"{_num(cell, 'p90_ms'):.2f}",
+        f"{_num(cell, 'p99_ms'):.2f}",
+        shown,
+        *(f"{_cpu(cell, k):.2f}" for k in ("driver", "gateway", "agent", "workers", "broker")),
+        f"{_cpu(cell, 'machine'):.2f}",
+        f"{_cpu(cell, 'other'):.2f}" + ("*" if cell.get("disturbed") else ""),
+    ]
+
+
+def print_report(
+    cells: Sequence[Cell],
+    rows: Sequence[dict[str, object]],
+    found: Sequence[dict[str, object]],
+    machine: dict[str, object],
+    settings: dict[str, object],
+) -> None:
+    headers = [
+        "N", "conc", "side", "req/s", "p50 ms", "p90 ms", "p99 ms", "errors", "driver",
+        "gateway", "agent", "workers", "broker", "machine", "other",
+    ]  # fmt: skip
+    print()
+    print(
+        f"Pipelines of N identity steps against N direct calls through the gateway, [1,32] "
+        f"FP32 (CPU columns in cores, of {machine.get('cpus')})"
+    )
+    print(format_table(headers, [_cell_row(cell) for cell in cells]))
+    if any(cell.get("disturbed") for cell in cells):
+        print("* other work on the machine used more than 0.25 cores during this cell")
+    for cell in cells:
+        if cell.get("errors"):
+            print(
+                f"errors, N={cell['steps']} c={cell['concurrency']} {cell['side']}: "
+                f"{cell.get('error_kinds')}; e.g. {cell.get('error_samples')}"
+            )
+    print()
+    table = [
+        [
+            str(row["steps"]),
+            str(row["concurrency"]),
+            f"{_num(row, 'direct_p50_ms'):.2f}",
+            f"{_num(row, 'pipeline_p50_ms'):.2f}",
+            f"{_num(row, 'added_p50_ms'):+.2f}",
+            f"{_num(row, 'added_p50_per_step_ms'):+.2f}",
+            f"{_num(row, 'direct_p99_ms'):.2f}",
+            f"{_num(row, 'pipeline_p99_ms'):.2f}",
+            f"{_num(row, 'direct_rps'):.0f}",
+            f"{_num(row, 'pipeline_rps'):.0f}",
+            f"{row['throughput_ratio']:.0%}" if row["throughput_ratio"] is not None else "-",
+        ]
+        for row in rows
+    ]
+    print("What Kafka adds (added = pipeline - direct; per step = added / N)")
+    print(format_table([
+        "N", "conc", "direct p50", "pipe p50", "added p50", "per step", "direct p99",
+        "pipe p99", "direct req/s", "pipe req/s", "pipe/direct",
+    ], table))  # fmt: skip
+    print()
+    kafka = settings.get("kafka")
+    if isinstance(kafka, dict):
+        print("Kafka: " + ", ".join(f"{k}={v}" for k, v in kafka.items()))
+    for verdict in found:
+        state = "met" if verdict["met"] else "NOT met"
+        value = _num(verdict, "value")
+        shown = (
+            f"{value:+.2f} ms"
+            if verdict["concurrency"] == LATENCY_CONCURRENCY
+            else (f"{value:.0f} req/s")
+        )
+        errors = f", {verdict['errors']} errors" if verdict["errors"] else ""
+        print(
+            f"Target, N={verdict['steps']} c={verdict['concurrency']}: {verdict['measure']} "
+            f"{verdict['target']} -> {state} ({shown}{errors})"
+        )
+    print(
+        "The load driver (its own process) used at most "
+        f"{max(_cpu(cell, 'driver') for cell in cells):.2f} cores in any cell; the direct "
+        "side makes N HTTP calls per request, the pipeline side one."
+    )
