@@ -32,6 +32,7 @@ import os
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 _ROOT = Path(__file__).resolve().parent.parent
@@ -67,11 +68,10 @@ def request_body() -> bytes:
     return json.dumps(document, separators=(",", ":")).encode()
 
 
-def preflight(cluster: PipelineBenchCluster, body: bytes) -> None:
-    """The model and every pipeline answer 200 through the gateway before anything is timed."""
+def preflight(cluster: PipelineBenchCluster, body: bytes, steps: int) -> None:
+    """The model and the pipeline answer 200 through the gateway before anything is timed."""
     cluster.wait_routed(cluster.gateway_url(f"/v2/models/{MODEL}/infer"), body)
-    for steps in STEPS:
-        cluster.wait_routed(cluster.gateway_url(f"/v2/pipelines/p{steps}/infer"), body)
+    cluster.wait_routed(cluster.gateway_url(f"/v2/pipelines/p{steps}/infer"), body)
 
 
 def workers_from_env() -> int:
@@ -79,6 +79,36 @@ def workers_from_env() -> int:
     if not text.isdigit() or int(text) < 1:
         raise BenchError(f"${WORKERS_ENV} must be a whole number of at least 1, got {text!r}")
     return int(text)
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    options: Options
+    workers: int
+    work: Path
+    model_dir: Path
+    body_path: Path
+    patience_until: float
+
+
+def measure_pair(plan: Plan, steps: int, concurrency: int) -> list[dict[str, object]]:
+    """Direct, then pipeline, on a cluster started for this pair alone: Tansu's memory
+    storage slows down as records pile up, so every pair starts with an empty broker."""
+    tag = f"n{steps}-c{concurrency}"
+    logs = plan.options.results_dir / "logs" / NAME / tag
+    cluster = PipelineBenchCluster(plan.work / tag, logs, plan.workers)
+    cluster.work.mkdir(parents=True, exist_ok=True)
+    try:
+        cluster.start()
+        load_s = cluster.load(MODEL, plan.model_dir)
+        ready_s = cluster.load_pipelines({f"p{steps}": chain_document(f"p{steps}", steps, MODEL)})
+        preflight(cluster, plan.body_path.read_bytes(), steps)
+        log(f"{cluster.describe()}; {MODEL} Available after {load_s:.1f}s, p{steps} "
+            f"ready after {ready_s:.1f}s")  # fmt: skip
+        session = Session(plan.options, cluster, plan.body_path, plan.patience_until)
+        return [measure_cell(session, side, steps, concurrency) for side in SIDES]
+    finally:
+        cluster.stop()
 
 
 def run(options: Options, workers: int | None = None) -> Path:
@@ -92,39 +122,29 @@ def run(options: Options, workers: int | None = None) -> Path:
     )
     body = request_body()
     cells: list[dict[str, object]] = []
+    kafka = PipelineBenchCluster.kafka_config(0)
     with tempfile.TemporaryDirectory(prefix="loadmaster-bench-pipeline-") as tmp:
         work = Path(tmp)
         body_path = work / "request.json"
         body_path.write_bytes(body)
-        model_dir = build_model(work).parent / MODEL
-        cluster = PipelineBenchCluster(work, options.results_dir / "logs" / NAME, workers)
-        kafka = cluster.kafka
-        try:
-            cluster.start()
-            load_s = cluster.load(MODEL, model_dir)
-            documents = {f"p{n}": chain_document(f"p{n}", n, MODEL) for n in STEPS}
-            pipelines_s = cluster.load_pipelines(documents)
-            preflight(cluster, body)
-            log(
-                f"{cluster.describe()}; {MODEL} Available after {load_s:.1f}s, pipelines "
-                f"ready after {pipelines_s:.1f}s"
-            )
-            patience = PATIENCE_QUICK_S if options.quick else PATIENCE_S
-            session = Session(options, cluster, body_path, time.monotonic() + patience)
-            for steps in STEPS:
-                for concurrency in CONCURRENCIES:
-                    cells += [measure_cell(session, s, steps, concurrency) for s in SIDES]
-        finally:
-            cluster.stop()
+        patience = PATIENCE_QUICK_S if options.quick else PATIENCE_S
+        plan = Plan(
+            options, workers, work, build_model(work).parent / MODEL, body_path,
+            time.monotonic() + patience,
+        )  # fmt: skip
+        for steps in STEPS:
+            for concurrency in CONCURRENCIES:
+                cells += measure_pair(plan, steps, concurrency)
     rows, verdicts = summarise(cells)
     settings: dict[str, object] = {
         "model": f"{MODEL} (TorchScript identity), 1 replica, agent with 1 worker, "
         "OMP_NUM_THREADS=1, no batching",
         "cluster": "tansu broker (memory storage), scheduler --store memory://, 1 agent, "
         f"1 gateway, {workers} pipeline-worker(s) (--role all); separate processes on "
-        "127.0.0.1 sharing the machine with the load driver",
+        "127.0.0.1 sharing the machine with the load driver; a fresh cluster (empty broker) "
+        "for each (N, concurrency) pair, which measures direct, then pipeline",
         "kafka": {
-            **kafka.settings(),
+            **{k: v for k, v in kafka.settings().items() if k != "bootstrap"},
             "namespace": kafka.namespace,
             "replication_factor": kafka.replication_factor,
             "session_timeout_ms": kafka.session_timeout_ms,
@@ -137,8 +157,6 @@ def run(options: Options, workers: int | None = None) -> Path:
         "pooled HTTP/1.1 client; direct side = N sequential calls per request",
         "duration_s": options.duration_s,
         "warmup_s": options.warmup_s,
-        "model_available_after_s": round(load_s, 2),
-        "pipelines_ready_after_s": round(pipelines_s, 2),
     }
     print_report(cells, rows, verdicts, machine, settings)
     document: dict[str, object] = {

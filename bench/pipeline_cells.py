@@ -78,9 +78,10 @@ def measure_cell(session: Session, side: str, steps: int, concurrency: int) -> d
     tries = 1 if session.options.quick else 2
     best: dict[str, object] | None = None
     for attempt in range(1, tries + 1):
-        wait_for_others(session)
+        idle = wait_for_others(session)
         session.cluster.check_alive(f"{side} N={steps} c={concurrency}")
         cell = drive(session, side, steps, concurrency)
+        cell["idle_cpu_before"] = idle
         cell["disturbed"] = _other(cell) > DISTURBED_CORES
         cell["tries"] = attempt
         if best is None or _other(cell) < _other(best):
@@ -95,10 +96,11 @@ def measure_cell(session: Session, side: str, steps: int, concurrency: int) -> d
     return best
 
 
-def wait_for_others(session: Session, window_s: float = 1.0) -> float:
+def wait_for_others(session: Session, window_s: float = 1.0) -> dict[str, float]:
     """Wait (within the session's patience) until work outside the cluster uses less than
-    `DISTURBED_CORES`; returns the last reading. Unlike `common.wait_for_quiet` this leaves
-    out the idle cluster's own CPU: Kafka consumers poll the broker even when no request flows.
+    `DISTURBED_CORES`; returns the last reading: each part's cores while idle, and `other`.
+    Unlike `common.wait_for_quiet` this leaves out the idle cluster's own CPU (its Kafka
+    consumers poll the broker even when no request flows), and it reports that CPU.
     """
     cluster = session.cluster
     while True:
@@ -106,8 +108,9 @@ def wait_for_others(session: Session, window_s: float = 1.0) -> float:
         time.sleep(window_s)
         cores = cluster.part_cores(before, cluster.cpu())
         others = cores["machine"] - sum(v for k, v in cores.items() if k != "machine")
+        cores["other"] = round(max(0.0, others), 3)
         if others < DISTURBED_CORES or time.monotonic() >= session.patience_until:
-            return others
+            return cores
 
 
 def _other(cell: dict[str, object]) -> float:

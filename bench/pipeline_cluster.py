@@ -73,8 +73,12 @@ class PipelineBenchCluster(LocalCluster):
 
     @property
     def kafka(self) -> KafkaConfig:
+        return self.kafka_config(self.broker_port)
+
+    @staticmethod
+    def kafka_config(broker_port: int) -> KafkaConfig:
         """What the gateway and the workers run with: the flags' defaults, i.e. KafkaConfig's."""
-        return KafkaConfig(bootstrap=f"127.0.0.1:{self.broker_port}", namespace=KAFKA_NAMESPACE)
+        return KafkaConfig(bootstrap=f"127.0.0.1:{broker_port}", namespace=KAFKA_NAMESPACE)
 
     @property
     def workers(self) -> list[str]:

@@ -166,6 +166,13 @@ def print_report(
         "pipe p99", "direct req/s", "pipe req/s", "pipe/direct",
     ], table))  # fmt: skip
     print()
+    idle = cells[-1].get("idle_cpu_before") if cells else None
+    if isinstance(idle, dict):
+        print(
+            "The idle cluster (no requests, just before the last cell), in cores: "
+            + ", ".join(f"{k} {v:.2f}" for k, v in idle.items())
+        )
+    print(f"Cluster: {settings.get('cluster')}")
     kafka = settings.get("kafka")
     if isinstance(kafka, dict):
         print("Kafka: " + ", ".join(f"{k}={v}" for k, v in kafka.items()))
