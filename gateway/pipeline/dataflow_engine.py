@@ -19,7 +19,6 @@ import heapq
 import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 
 from gateway.pipeline.dataflow_effects import Effects, Emit
 from gateway.pipeline.dataflow_memory import DEFAULT_CAPACITY, DecidedTargets
@@ -41,21 +40,11 @@ from gateway.pipeline.step_io import (
     step_output,
     step_skipped,
 )
+from gateway.pipeline.worker_metrics import Outcome
 from loadmaster.kafka.bus import Record
 from loadmaster.kafka.records import BadRecord, Envelope, Kind, envelope_of
 from loadmaster.kafka.topics import Topics
 from loadmaster.resources.pipeline_refs import PIPELINE
-
-
-class Outcome(StrEnum):
-    """What became of a consumed record (the `outcome` label of the records metric)."""
-
-    DONE = "done"  # joined; maybe fired a step or the output
-    DUPLICATE = "duplicate"  # every target taking it had it already, or was decided
-    EXPIRED = "expired"  # past its deadline
-    BAD = "bad"  # bad headers, or not a source of a pipeline in the table
-    SKIPPED = "skipped"  # a skip record, joined
-    FAILED = "failed"  # it caused an error record
 
 
 @dataclass(frozen=True, slots=True)

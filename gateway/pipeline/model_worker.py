@@ -31,8 +31,8 @@ from gateway.pipeline.model_call import (
     failure_status,
 )
 from gateway.pipeline.table import PipelineEntry
-from gateway.pipeline.worker_io import Outcome, WorkerIO, wall_ms
-from gateway.pipeline.worker_metrics import WorkerMetrics
+from gateway.pipeline.worker_io import WorkerIO, wall_ms
+from gateway.pipeline.worker_metrics import Outcome, WorkerMetrics
 from loadmaster import logs
 from loadmaster.kafka.bus import Bus, Record
 from loadmaster.kafka.config import KafkaConfig

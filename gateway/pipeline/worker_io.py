@@ -15,26 +15,14 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable, Collection
-from enum import StrEnum
 
 from gateway.pipeline.offsets import OffsetTracker, Ticket
-from gateway.pipeline.worker_metrics import WorkerMetrics
+from gateway.pipeline.worker_metrics import Outcome, WorkerMetrics
 from loadmaster import logs
 from loadmaster.kafka.bus import Bus, BusError, Record
 from loadmaster.kafka.records import Envelope
 
 log = logs.get_logger("gateway.pipeline.worker_io")
-
-
-class Outcome(StrEnum):
-    """What became of one consumed record (the `outcome` label of the records counter)."""
-
-    DONE = "done"  # answered
-    DUPLICATE = "duplicate"  # answered before, or being answered now, from another copy
-    EXPIRED = "expired"  # its deadline passed: dropped
-    BAD = "bad"  # not a pipeline record: dropped
-    SKIPPED = "skipped"  # a skip record passed on
-    FAILED = "failed"  # an error record went to the errors topic
 
 
 def wall_ms() -> int:

@@ -9,6 +9,7 @@ was consumed (both workers); per group and topic: consumer lag, the records not 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from enum import StrEnum
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -18,7 +19,21 @@ LATENCY_BUCKETS = (
     0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5,
     1.0, 2.0, 5.0, 10.0, 30.0, 60.0,
 )  # fmt: skip
-OUTCOMES = ("done", "duplicate", "expired", "bad", "skipped", "failed")
+
+
+class Outcome(StrEnum):
+    """What became of one consumed record (the `outcome` label of the records counter), in
+    either worker."""
+
+    DONE = "done"  # handled: answered (model worker), joined (dataflow)
+    DUPLICATE = "duplicate"  # handled before, or being handled now, from another copy
+    EXPIRED = "expired"  # its deadline passed: dropped
+    BAD = "bad"  # not a record of a pipeline in the table: dropped
+    SKIPPED = "skipped"  # a skip record passed on or joined
+    FAILED = "failed"  # an error record went to the errors topic
+
+
+OUTCOMES = tuple(o.value for o in Outcome)
 
 
 class WorkerMetrics:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from gateway.pipeline.dataflow_engine import DataflowEngine, Outcome
+from gateway.pipeline.dataflow_engine import DataflowEngine
 from gateway.pipeline.dataflow_memory import DecidedTargets
 from gateway.pipeline.graph import compile_pipeline
 from gateway.pipeline.step_io import pipeline_response_body
+from gateway.pipeline.worker_metrics import Outcome
 from loadmaster.kafka.bus import Record
 from loadmaster.kafka.records import Envelope, Kind, error_record
 from loadmaster.kafka.topics import Topics
