@@ -196,6 +196,12 @@ def test_fan_out_and_fan_in_with_an_inner_join_and_a_tensor_map(cluster: Pipelin
 
 def test_an_any_join_goes_on_with_the_first_arrival(cluster: PipelineCluster) -> None:
     _loaded(cluster, "fan-any", FAN_ANY)
+    # A first request whose two branches agree (`lazy` sleeps 0 s; 0 * 2 + 1 == 0 + 1): it
+    # passes once the workers' consumer groups have settled on the new topics (a rebalance
+    # on Tansu takes seconds, which would otherwise race the 1.5 s below).
+    settle = cluster.infer("fan-any", {"x": [0.0]})
+    assert settle.status == 200, settle.body
+    assert settle.output("y") == [1.0]
     reply = cluster.infer("fan-any", {"x": [1.5]})  # `lazy` sleeps 1.5 s; `fast` answers first
     assert reply.status == 200, reply.body
     assert reply.output("y") == [4.0]  # (1.5 * 2) + 1, from `fast`
