@@ -4,11 +4,13 @@ It is one member of the group `<prefix>.<ns>.dataflow` over `pipeline.<p>.inputs
 `model.<m>.outputs` of every pipeline in the route table (any state: a request accepted while
 the pipeline was ready must still finish). Every record of a request lands on the same
 partition number of every topic, so one member sees all of a request's joins. The logic is
-`DataflowEngine`'s; this class only moves records: fetch a batch, let the engine decide, send
-what it made, and only then commit the batch's offsets (at-least-once: a crash before the
-commit delivers the records again and the engine's de-duplication, or the model worker's,
-absorbs the copies). Records that only added to a join are committed too: a crash then loses
-the partial join and the request ends with the gateway's deadline error, as the design allows.
+`DataflowEngine`'s; this class only moves records: fetch a batch, let the engine decide, start
+sending what it made, and fetch on while the broker acknowledges (`SendQueue`). A record's
+offset is committed, in the background, only once what it caused was acknowledged
+(at-least-once: a crash before the commit delivers the records again and the engine's
+de-duplication, or the model worker's, absorbs the copies). Records that only added to a join
+are committed too: a crash then loses the partial join and the request ends with the gateway's
+deadline error, as the design allows.
 
 Join windows are checked on every turn of the loop, and an idle fetch waits no longer than
 the next window's end, so a window is decided within a fetch wait of closing. It creates and
@@ -20,13 +22,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 
 from gateway.pipeline.dataflow_effects import Emit
 from gateway.pipeline.dataflow_engine import DataflowEngine
 from gateway.pipeline.dataflow_memory import DEFAULT_CAPACITY
+from gateway.pipeline.dataflow_sends import SendQueue
 from gateway.pipeline.graph import GraphError, PipelineGraph, compile_pipeline
 from gateway.pipeline.table import PipelineEntry
 from gateway.pipeline.worker_metrics import WorkerMetrics
@@ -41,6 +42,7 @@ ROLE = "dataflow"
 FETCH_WAIT_MS = 100  # an idle fetch returns after this (or at the next window's end)
 RETRY_FIRST_S = 0.05
 RETRY_MAX_S = 2.0
+MAX_UNFINISHED = 2_000  # consumed records whose sends are not all acknowledged: fetch waits
 Sleep = Callable[[float], Awaitable[None]]
 
 
@@ -48,19 +50,10 @@ def _wall_ms() -> int:
     return int(time.time() * 1000)
 
 
-@dataclass(slots=True)
-class _Work:
-    """What one consumed record (or one window check, `position` None) still has to send;
-    its offset may be committed once this and every earlier work has nothing left."""
-
-    position: TopicPartition | None
-    next_offset: int
-    emits: list[Emit]
-
-
 class DataflowWorker:
     """A `PipelineWorker`. Cancel `run`, then `close`: it sends what is pending, commits and
-    leaves the group. `run_once` is one turn of the loop, for tests with a fake clock."""
+    leaves the group. `run_once` is one turn of the loop that also waits for its sends and
+    commits them, for tests with a fake clock."""
 
     def __init__(
         self,
@@ -88,8 +81,9 @@ class DataflowWorker:
         self._wanted: frozenset[str] = frozenset()
         self._subscribed: frozenset[str] | None = None
         self._changed = asyncio.Event()
-        self._pending: deque[_Work] = deque()
+        self._sends = SendQueue(self._send, self._wall_ms)
         self._uncommitted: dict[TopicPartition, int] = {}
+        self._committing: asyncio.Task[None] | None = None
         self._started = False
 
     @property
@@ -134,7 +128,7 @@ class DataflowWorker:
         delay = RETRY_FIRST_S
         while True:
             try:
-                await self.run_once()
+                await self._turn()
                 delay = RETRY_FIRST_S
             except BusError as exc:
                 log.warning("kafka failed; retrying", group=self.group, problem=str(exc))
@@ -145,8 +139,10 @@ class DataflowWorker:
         if not self._started:
             return
         self._started = False
+        self._sends.retry()
         with contextlib.suppress(BusError):
             await self._flush()
+        self._sends.cancel()
         for part in (self._consumer, self._producer):
             try:
                 await part.stop()
@@ -156,14 +152,29 @@ class DataflowWorker:
     # ---- one turn -----------------------------------------------------------------------
 
     async def run_once(self, timeout_ms: int | None = None) -> int:
-        """Send what is pending, fetch a batch (waiting at most `timeout_ms`, by default until
-        the next window's end or FETCH_WAIT_MS), handle it, decide the windows that ended,
-        send, commit. Returns the number of records fetched; raises BusError when the broker
-        failed (what is unsent stays pending for the next turn)."""
+        """One turn (see `_turn`), then wait until what was sent is acknowledged and its
+        offsets committed. Returns the number of records fetched; raises BusError when the
+        broker failed (what is unsent goes again on the next turn)."""
+        fetched = await self._turn(timeout_ms)
+        await self._flush()
+        return fetched
+
+    async def _turn(self, timeout_ms: int | None = None) -> int:
+        """Send again what failed, take what was acknowledged (committing it in the
+        background), fetch a batch (waiting at most `timeout_ms`, by default until the next
+        window's end or FETCH_WAIT_MS), handle it, decide the windows that ended and start
+        sending what that made, without waiting for it."""
         await self._start()
-        if self._pending or self._uncommitted:
-            await self._flush()
-        await self._follow_subscription()
+        self._sends.retry()
+        failed = self._take_finished()
+        if self._subscribed != self._wanted:
+            await self._flush()  # what finished is committed before the rebalance rewinds
+            await self._follow_subscription()
+        while len(self._sends) >= MAX_UNFINISHED and not failed:
+            await self._sends.wait_oldest()
+            failed += self._take_finished()
+        if failed:
+            raise BusError(f"{failed} records not acknowledged by the broker; retrying")
         wait_ms = self._wait_ms() if timeout_ms is None else timeout_ms
         if not self._subscribed:
             with contextlib.suppress(TimeoutError):
@@ -177,11 +188,10 @@ class DataflowWorker:
             self._metrics.consume_seconds.labels(record.topic).observe(age_s)
             handled = self._engine.handle(record, now, now_ms)
             self._metrics.records.labels(ROLE, handled.outcome.value).inc()
-            self._pending.append(_Work(record.position, record.offset + 1, list(handled.emits)))
+            self._sends.add(record.position, record.offset + 1, list(handled.emits))
         expired = self._engine.expire(self._clock(), self._wall_ms())
         if expired:
-            self._pending.append(_Work(None, 0, expired))
-        await self._flush()
+            self._sends.add(None, 0, expired)
         return len(records)
 
     async def _start(self) -> None:
@@ -206,25 +216,33 @@ class DataflowWorker:
             return FETCH_WAIT_MS
         return max(0, min(FETCH_WAIT_MS, int((ends - self._clock()) * 1000) + 1))
 
+    # ---- acknowledgements and commits -----------------------------------------------------
+
+    def _take_finished(self) -> int:
+        """Note the offsets whose effects were all acknowledged and start committing them;
+        returns how many sends failed (they go again on the next turn)."""
+        offsets, failed = self._sends.harvest()
+        self._uncommitted.update(offsets)
+        if self._uncommitted and (self._committing is None or self._committing.done()):
+            offsets, self._uncommitted = self._uncommitted, {}
+            self._committing = asyncio.create_task(self._commit_in_background(offsets))
+        return failed
+
+    async def _commit_in_background(self, offsets: dict[TopicPartition, int]) -> None:
+        try:
+            await self._consumer.commit(offsets)
+        except BusError as exc:
+            log.warning("commit failed; will retry", group=self.group, problem=str(exc))
+            self._uncommitted = {**offsets, **self._uncommitted}
+
     async def _flush(self) -> None:
-        """Send every pending record at once; commit the offsets of the works whose records
-        are all acknowledged, in consumption order. Raises BusError if any send failed."""
-        now_ms = self._wall_ms()
-        works = list(self._pending)
-        for work in works:  # past its deadline nobody waits for it: the gateway answered
-            work.emits = [emit for emit in work.emits if emit.deadline_ms > now_ms]
-        jobs = [(work, emit) for work in works for emit in work.emits]
-        sent = await asyncio.gather(*(self._send(emit) for _, emit in jobs))
-        left: dict[int, list[Emit]] = {id(work): [] for work in works}
-        for (work, emit), ok in zip(jobs, sent, strict=True):
-            if not ok:
-                left[id(work)].append(emit)
-        for work in works:
-            work.emits = left[id(work)]
-        while self._pending and not self._pending[0].emits:
-            done = self._pending.popleft()
-            if done.position is not None:
-                self._uncommitted[done.position] = done.next_offset
+        """Wait for every send in flight and commit every offset they made committable.
+        Raises BusError if a send failed or the commit did."""
+        offsets, failed = await self._sends.drain()
+        self._uncommitted.update(offsets)
+        if self._committing is not None:
+            await self._committing
+            self._committing = None
         if self._uncommitted:
             offsets, self._uncommitted = self._uncommitted, {}
             try:
@@ -232,9 +250,8 @@ class DataflowWorker:
             except BusError:
                 self._uncommitted = {**offsets, **self._uncommitted}
                 raise
-        unsent = sum(len(work.emits) for work in self._pending)
-        if unsent:
-            raise BusError(f"{unsent} records not acknowledged by the broker; retrying")
+        if failed:
+            raise BusError(f"{failed} records not acknowledged by the broker; retrying")
 
     async def _send(self, emit: Emit) -> bool:
         started = time.perf_counter()

@@ -3,6 +3,7 @@ plain functions: the tests put a request in, turn the worker, and read what came
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
@@ -72,15 +73,19 @@ class FlakyProducer(MemoryProducer):
     ) -> None:
         if self.flaky.refuse:
             raise BusError("broker unreachable")
+        if self.flaky.held is not None:
+            await self.flaky.held.wait()
         await super().send(topic, value, key=key, headers=headers)
 
 
 class FlakyBus(MemoryBus):
-    """A MemoryBus whose producers fail while `refuse` is set."""
+    """A MemoryBus whose producers fail while `refuse` is set, and whose sends wait for
+    `held` to be set while it is an Event (the broker is slow to acknowledge)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.refuse = False
+        self.held: asyncio.Event | None = None
 
     def producer(self, client_id: str) -> FlakyProducer:
         return FlakyProducer(self)

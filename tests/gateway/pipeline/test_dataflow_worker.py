@@ -269,6 +269,25 @@ async def test_offsets_are_committed_only_after_what_a_record_caused_was_acknowl
     assert len(rig.step_requests("double")) == 1
 
 
+async def test_the_loop_handles_new_records_while_earlier_sends_wait_for_their_acks() -> None:
+    rig = Rig(CHAIN)
+    inputs = rig.topics.pipeline_inputs("chain")
+    rig.bus.held = asyncio.Event()
+    task = asyncio.create_task(rig.worker.run())
+    await rig.request("chain", fp32("y", 1), request="req-1")
+    await until(lambda: rig.worker.open_requests == 1)
+    await rig.request("chain", fp32("y", 2), request="req-2")
+    await until(lambda: rig.worker.open_requests == 2)  # not held up by req-1's send
+    assert rig.step_requests("double") == [] and rig.committed().get(inputs, 0) == 0
+    rig.bus.held.set()
+    await until(lambda: rig.committed().get(inputs, 0) == 2)
+    assert sorted(env.request for env, _ in rig.step_requests("double")) == ["req-1", "req-2"]
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    await rig.worker.close()
+
+
 async def test_a_request_past_its_deadline_leaves_no_state_and_no_record() -> None:
     rig = Rig(fan(JoinType.INNER))
     await rig.request("fan", fp32("y", 1))
