@@ -41,13 +41,14 @@ if str(_ROOT) not in sys.path:
 
 from bench.common import REPO_ROOT, BenchError, Options, log, write_results  # noqa: E402
 from bench.gateway import build_model, machine_info  # noqa: E402
+from bench.kafka_hop import measure_hop  # noqa: E402
 from bench.pipeline_cells import MODEL, Session, measure_cell  # noqa: E402
 from bench.pipeline_cluster import (  # noqa: E402
     PipelineBenchCluster,
     broker_binary,
     chain_document,
 )
-from bench.pipeline_report import print_report, summarise  # noqa: E402
+from bench.pipeline_report import LATENCY_CONCURRENCY, print_report, summarise  # noqa: E402
 from bench.tools import tool_version  # noqa: E402
 from loadmaster import __version__ as loadmaster_version  # noqa: E402
 
@@ -58,6 +59,7 @@ SIDES = ("direct", "pipeline")
 WIDTH = 32
 WORKERS_ENV = "LOADMASTER_BENCH_PIPELINE_WORKERS"
 PATIENCE_S, PATIENCE_QUICK_S = 30.0, 10.0  # for waiting on a busy machine, whole run
+HOP_SAMPLES, HOP_SAMPLES_QUICK = 300, 100
 
 
 def request_body() -> bytes:
@@ -91,9 +93,12 @@ class Plan:
     patience_until: float
 
 
-def measure_pair(plan: Plan, steps: int, concurrency: int) -> list[dict[str, object]]:
+def measure_pair(
+    plan: Plan, steps: int, concurrency: int
+) -> tuple[list[dict[str, object]], dict[str, object] | None]:
     """Direct, then pipeline, on a cluster started for this pair alone: Tansu's memory
-    storage slows down as records pile up, so every pair starts with an empty broker."""
+    storage slows down as records pile up, so every pair starts with an empty broker. A
+    latency pair (c=1) first measures a bare Kafka hop on that broker (`kafka_hop`)."""
     tag = f"n{steps}-c{concurrency}"
     logs = plan.options.results_dir / "logs" / NAME / tag
     cluster = PipelineBenchCluster(plan.work / tag, logs, plan.workers)
@@ -105,8 +110,15 @@ def measure_pair(plan: Plan, steps: int, concurrency: int) -> list[dict[str, obj
         preflight(cluster, plan.body_path.read_bytes(), steps)
         log(f"{cluster.describe()}; {MODEL} Available after {load_s:.1f}s, p{steps} "
             f"ready after {ready_s:.1f}s")  # fmt: skip
+        hop: dict[str, object] | None = None
+        if concurrency == LATENCY_CONCURRENCY:
+            samples = HOP_SAMPLES_QUICK if plan.options.quick else HOP_SAMPLES
+            found = measure_hop(cluster.kafka, samples, size=len(plan.body_path.read_bytes()))
+            hop = {"steps": steps, **found}
+            log(f"bare Kafka hop on this broker: p50 {found['p50_ms']} ms, p90 "
+                f"{found['p90_ms']} ms (produce ack p50 {found['ack_p50_ms']} ms)")  # fmt: skip
         session = Session(plan.options, cluster, plan.body_path, plan.patience_until)
-        return [measure_cell(session, side, steps, concurrency) for side in SIDES]
+        return [measure_cell(session, side, steps, concurrency) for side in SIDES], hop
     finally:
         cluster.stop()
 
@@ -122,6 +134,7 @@ def run(options: Options, workers: int | None = None) -> Path:
     )
     body = request_body()
     cells: list[dict[str, object]] = []
+    hops: list[dict[str, object]] = []
     kafka = PipelineBenchCluster.kafka_config(0)
     with tempfile.TemporaryDirectory(prefix="loadmaster-bench-pipeline-") as tmp:
         work = Path(tmp)
@@ -134,8 +147,10 @@ def run(options: Options, workers: int | None = None) -> Path:
         )  # fmt: skip
         for steps in STEPS:
             for concurrency in CONCURRENCIES:
-                cells += measure_pair(plan, steps, concurrency)
-    rows, verdicts = summarise(cells)
+                measured, hop = measure_pair(plan, steps, concurrency)
+                cells += measured
+                hops += [hop] if hop is not None else []
+    rows, verdicts = summarise(cells, hops)
     settings: dict[str, object] = {
         "model": f"{MODEL} (TorchScript identity), 1 replica, agent with 1 worker, "
         "OMP_NUM_THREADS=1, no batching",
@@ -158,7 +173,7 @@ def run(options: Options, workers: int | None = None) -> Path:
         "duration_s": options.duration_s,
         "warmup_s": options.warmup_s,
     }
-    print_report(cells, rows, verdicts, machine, settings)
+    print_report(cells, rows, verdicts, machine, settings, hops)
     document: dict[str, object] = {
         "benchmark": NAME,
         "started_at": started.isoformat(timespec="seconds"),
@@ -166,6 +181,7 @@ def run(options: Options, workers: int | None = None) -> Path:
         "settings": settings,
         "versions": versions(),
         "cells": cells,
+        "kafka_hops": hops,
         "comparisons": rows,
         "targets": verdicts,
     }

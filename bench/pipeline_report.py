@@ -3,6 +3,11 @@
 Kept apart from the measuring so the arithmetic (added p50, per-step overhead, throughput
 ratio) and the issue's targets sit in one place. A cell with errors is never hidden: its
 row says how many, and a verdict that rests on it is "NOT met".
+
+The broker's floor puts the latency figures in proportion: a request over N steps crosses
+2N + 2 Kafka hops, so (2N + 2) / N bare hops (`kafka_hop`, measured on the same broker) is
+what Kafka alone adds per step before any of our code runs. It is an estimate (p50s do not
+add exactly), reported beside the measurement, never in place of it.
 """
 
 from __future__ import annotations
@@ -37,8 +42,17 @@ def _cpu(cell: Cell, key: str) -> float:
     return float(cpu.get(key, 0.0)) if isinstance(cpu, dict) else 0.0
 
 
-def summarise(cells: Sequence[Cell]) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
-    """Per (steps, concurrency): pipeline against direct; then the target verdicts."""
+def hops_per_request(steps: int) -> int:
+    """Kafka hops a request over `steps` steps crosses: in, two per step, out."""
+    return 2 * steps + 2
+
+
+def summarise(
+    cells: Sequence[Cell], hops: Sequence[dict[str, object]] = ()
+) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
+    """Per (steps, concurrency): pipeline against direct, with the broker's floor per step
+    where a bare hop was measured for that N; then the target verdicts."""
+    hop_p50 = {int(_num(h, "steps")): _num(h, "p50_ms") for h in hops}
     keys = list(dict.fromkeys((int(str(c["steps"])), int(str(c["concurrency"]))) for c in cells))
     rows: list[dict[str, object]] = []
     for steps, concurrency in keys:
@@ -46,6 +60,8 @@ def summarise(cells: Sequence[Cell]) -> tuple[list[dict[str, object]], list[dict
         pipe = _cell(cells, steps, concurrency, "pipeline")
         added = _num(pipe, "p50_ms") - _num(direct, "p50_ms")
         direct_rps, pipe_rps = _num(direct, "throughput_rps"), _num(pipe, "throughput_rps")
+        hop = hop_p50.get(steps) if concurrency == LATENCY_CONCURRENCY else None
+        floor = hop * hops_per_request(steps) / steps if hop is not None else None
         rows.append(
             {
                 "steps": steps,
@@ -54,6 +70,7 @@ def summarise(cells: Sequence[Cell]) -> tuple[list[dict[str, object]], list[dict
                 "pipeline_p50_ms": _num(pipe, "p50_ms"),
                 "added_p50_ms": round(added, 3),
                 "added_p50_per_step_ms": round(added / steps, 3),
+                "broker_floor_per_step_ms": round(floor, 3) if floor is not None else None,
                 "direct_p99_ms": _num(direct, "p99_ms"),
                 "pipeline_p99_ms": _num(pipe, "p99_ms"),
                 "direct_rps": direct_rps,
@@ -118,12 +135,18 @@ def _cell_row(cell: Cell) -> list[str]:
     ]
 
 
+def _floor(row: dict[str, object]) -> str:
+    floor = row.get("broker_floor_per_step_ms")
+    return f"+{float(str(floor)):.2f}" if floor is not None else "-"
+
+
 def print_report(
     cells: Sequence[Cell],
     rows: Sequence[dict[str, object]],
     found: Sequence[dict[str, object]],
     machine: dict[str, object],
     settings: dict[str, object],
+    hops: Sequence[dict[str, object]] = (),
 ) -> None:
     headers = [
         "N", "conc", "side", "req/s", "p50 ms", "p90 ms", "p99 ms", "errors", "driver",
@@ -152,6 +175,7 @@ def print_report(
             f"{_num(row, 'pipeline_p50_ms'):.2f}",
             f"{_num(row, 'added_p50_ms'):+.2f}",
             f"{_num(row, 'added_p50_per_step_ms'):+.2f}",
+            _floor(row),
             f"{_num(row, 'direct_p99_ms'):.2f}",
             f"{_num(row, 'pipeline_p99_ms'):.2f}",
             f"{_num(row, 'direct_rps'):.0f}",
@@ -160,11 +184,21 @@ def print_report(
         ]
         for row in rows
     ]
-    print("What Kafka adds (added = pipeline - direct; per step = added / N)")
+    print(
+        "What Kafka adds (added = pipeline - direct; per step = added / N; broker floor = "
+        "(2N+2)/N bare hops)"
+    )
     print(format_table([
-        "N", "conc", "direct p50", "pipe p50", "added p50", "per step", "direct p99",
-        "pipe p99", "direct req/s", "pipe req/s", "pipe/direct",
+        "N", "conc", "direct p50", "pipe p50", "added p50", "per step", "broker floor",
+        "direct p99", "pipe p99", "direct req/s", "pipe req/s", "pipe/direct",
     ], table))  # fmt: skip
+    for hop in hops:
+        print(
+            f"Bare Kafka hop (produce, acknowledged, then fetched by a group consumer; same "
+            f"settings) on the N={hop['steps']} broker: p50 {_num(hop, 'p50_ms'):.2f} ms, p90 "
+            f"{_num(hop, 'p90_ms'):.2f} ms, of which the produce acknowledgement p50 "
+            f"{_num(hop, 'ack_p50_ms'):.2f} ms"
+        )
     print()
     idle = cells[-1].get("idle_cpu_before") if cells else None
     if isinstance(idle, dict):
