@@ -5,28 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from loadmaster.cli.arguments import capabilities, memory, positive
+from loadmaster.cli.arguments import capabilities, memory, percent, positive, seconds_or_zero
 from loadmaster.units import parse_memory
-
-
-def percent(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole percentage, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
-
-
-def seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be 0 or more seconds, got {text}")
-    return value
 
 
 def add_agent(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -60,7 +40,7 @@ def add_agent(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     joined.add_argument(
         "--drain-timeout",
-        type=seconds,
+        type=seconds_or_zero,
         default=60.0,
         metavar="SECONDS",
         help="on SIGTERM, wait at most this long for the scheduler to move replicas away",

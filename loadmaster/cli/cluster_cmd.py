@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from loadmaster.cli.arguments import memory, positive
+from loadmaster.cli.arguments import memory, positive, seconds
 from loadmaster.cli.output import (
     EXIT_FAILURE,
     EXIT_OK,
@@ -52,16 +52,6 @@ def _metrics_port(text: str) -> int:
     return 0 if text.strip() == "0" else _port(text)
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, got {text}")
-    return value
-
-
 def _count(text: str) -> int:
     try:
         value = int(text)
@@ -84,7 +74,7 @@ def _common_options(p: argparse.ArgumentParser, data_dir_help: str, stop_grace: 
     if stop_grace:
         p.add_argument(
             "--stop-grace",
-            type=_seconds,
+            type=seconds,
             default=15.0,
             metavar="S",
             help="seconds a part has to stop after SIGTERM before SIGKILL (default 15)",
@@ -152,7 +142,7 @@ def _add_up(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         )  # fmt: skip
     p.add_argument(
         "--start-timeout",
-        type=_seconds,
+        type=seconds,
         default=60.0,
         metavar="S",
         help="seconds each start step may take before the start fails (default 60)",

@@ -12,6 +12,7 @@ import argparse
 import dataclasses
 from typing import Any
 
+from loadmaster.cli.arguments import seconds_or_zero
 from loadmaster.cli.output import EXIT_USAGE, error
 
 PACKINGS = ("best-fit", "spread")
@@ -39,17 +40,20 @@ def add_scheduler(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="Prometheus port, 0 for none (default 9006)",
     )
     p.add_argument(
-        "--heartbeat-interval", type=_seconds, metavar="S", help="agent heartbeat (default 1)"
+        "--heartbeat-interval",
+        type=seconds_or_zero,
+        metavar="S",
+        help="agent heartbeat (default 1)",
     )
     p.add_argument(
         "--heartbeat-timeout",
-        type=_seconds,
+        type=seconds_or_zero,
         metavar="S",
         help="a server silent this long is Lost and its replicas move (default 5)",
     )
     p.add_argument(
         "--startup-grace",
-        type=_seconds,
+        type=seconds_or_zero,
         metavar="S",
         help="after a start, wait this long for agents to re-register before placing "
         "(default: the heartbeat timeout, at least 10)",
@@ -70,16 +74,6 @@ def _port(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
     if not 0 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"a port is 0 to 65535, got {value}")
-    return value
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative, got {text}")
     return value
 
 
