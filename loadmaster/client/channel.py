@@ -8,19 +8,22 @@ fit to print. The model and experiment calls build on this class.
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable, Collection
 from types import TracebackType
 from typing import Self, TypeVar
 
 import grpc
 
 from loadmaster.client.errors import AdminError, InvalidSpec, NotFound, SpecConflict, Unreachable
-from loadmaster.generated.scheduler.v1 import admin_pb2_grpc
+from loadmaster.generated.scheduler.v1 import admin_pb2, admin_pb2_grpc
 
 ENV_SCHEDULER = "LOADMASTER_SCHEDULER"
 DEFAULT_SCHEDULER = "127.0.0.1:9004"
 
 _Request = TypeVar("_Request")
 _Reply = TypeVar("_Reply")
+_Status = TypeVar("_Status")
 
 
 class AdminChannel:
@@ -61,6 +64,39 @@ class AdminChannel:
             raise self._error(exc) from None
         self._connected.set()
         return reply
+
+    def _wait_following_models(
+        self,
+        deadline: float,
+        current: Callable[[], _Status],
+        ready: Callable[[_Status], bool],
+        models_of: Callable[[_Status], Collection[str]],
+        timed_out: Callable[[_Status], AdminError],
+    ) -> _Status:
+        """`current()` once `ready` says so. A resource that is ready exactly when its models
+        are (an experiment, a pipeline) is asked again only when one of `models_of(last)`
+        changes on the model status stream; `timed_out(last)` is raised at `deadline`."""
+        last = current()
+        if ready(last):
+            return last
+        remaining = max(deadline - time.monotonic(), 0.001)
+        call = self._stub.SubscribeModelStatus(admin_pb2.SubscribeRequest(), timeout=remaining)
+        try:
+            for model in call:
+                if model.name not in models_of(last):
+                    continue
+                last = current()
+                if ready(last):
+                    return last
+        except grpc.RpcError as exc:
+            if exc.code() is not grpc.StatusCode.DEADLINE_EXCEEDED:
+                raise self._error(exc) from None
+            raise timed_out(last) from None
+        finally:
+            call.cancel()
+        raise AdminError(
+            "UNAVAILABLE", f"the scheduler at {self.address} ended the status stream early"
+        )
 
     def _error(self, exc: grpc.RpcError) -> AdminError:
         code = exc.code()

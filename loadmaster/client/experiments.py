@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import time
 
-import grpc
-
 from loadmaster.client.channel import AdminChannel
 from loadmaster.client.errors import (
-    AdminError,
     ExperimentStatus,
     ExperimentWaitTimeout,
     InvalidSpec,
@@ -57,31 +54,21 @@ class ExperimentCalls(AdminChannel):
         (or gets) stopped.
         """
         deadline = time.monotonic() + timeout_s
-        last = self.experiment_status(name)
-        if last.state == ExperimentState.READY:
-            return last
-        remaining = max(deadline - time.monotonic(), 0.001)
-        call = self._stub.SubscribeModelStatus(admin_pb2.SubscribeRequest(), timeout=remaining)
-        try:
-            for model in call:
-                if model.name not in _models_of(last):
-                    continue
-                last = self.experiment_status(name)
-                if last.state == ExperimentState.READY:
-                    return last
-        except grpc.RpcError as exc:
-            if exc.code() is not grpc.StatusCode.DEADLINE_EXCEEDED:
-                raise self._error(exc) from None
+
+        def timed_out(last: ExperimentStatus) -> ExperimentWaitTimeout:
             reason = f" ({last.reason})" if last.reason else ""
-            raise ExperimentWaitTimeout(
+            return ExperimentWaitTimeout(
                 f"experiment {name} was not {ExperimentState.READY} within {timeout_s:g}s; "
                 f"last state {last.state}{reason}",
                 last,
-            ) from None
-        finally:
-            call.cancel()
-        raise AdminError(
-            "UNAVAILABLE", f"the scheduler at {self.address} ended the status stream early"
+            )
+
+        return self._wait_following_models(
+            deadline,
+            lambda: self.experiment_status(name),
+            lambda status: status.state == ExperimentState.READY,
+            _models_of,
+            timed_out,
         )
 
 

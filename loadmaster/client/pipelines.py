@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import time
 
-import grpc
-
 from loadmaster.client.channel import AdminChannel
 from loadmaster.client.errors import (
-    AdminError,
     InvalidSpec,
     PipelineStatus,
     PipelineWaitFailed,
@@ -54,31 +51,21 @@ class PipelineCalls(AdminChannel):
         `PipelineFailed`; `NotFound` if the pipeline is (or gets) unloaded.
         """
         deadline = time.monotonic() + timeout_s
-        last = self._ready_or_failed(self.pipeline_status(name))
-        if last.state == PipelineState.READY:
-            return last
-        remaining = max(deadline - time.monotonic(), 0.001)
-        call = self._stub.SubscribeModelStatus(admin_pb2.SubscribeRequest(), timeout=remaining)
-        try:
-            for model in call:
-                if model.name not in {s.model for s in last.spec.steps}:
-                    continue
-                last = self._ready_or_failed(self.pipeline_status(name))
-                if last.state == PipelineState.READY:
-                    return last
-        except grpc.RpcError as exc:
-            if exc.code() is not grpc.StatusCode.DEADLINE_EXCEEDED:
-                raise self._error(exc) from None
+
+        def timed_out(last: PipelineStatus) -> PipelineWaitTimeout:
             reason = f" ({last.reason})" if last.reason else ""
-            raise PipelineWaitTimeout(
+            return PipelineWaitTimeout(
                 f"pipeline {name} was not {PipelineState.READY} within {timeout_s:g}s; "
                 f"last state {last.state or 'unknown'}{reason}",
                 last,
-            ) from None
-        finally:
-            call.cancel()
-        raise AdminError(
-            "UNAVAILABLE", f"the scheduler at {self.address} ended the status stream early"
+            )
+
+        return self._wait_following_models(
+            deadline,
+            lambda: self._ready_or_failed(self.pipeline_status(name)),
+            lambda status: status.state == PipelineState.READY,
+            lambda status: {step.model for step in status.spec.steps},
+            timed_out,
         )
 
     @staticmethod
