@@ -38,6 +38,20 @@ def add_admin_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
+def add_resource_files(p: argparse.ArgumentParser, kind: str) -> None:
+    """`-f/--filename FILE` (repeatable) into `args.files`: YAML documents of `kind`."""
+    p.add_argument(
+        "-f",
+        "--filename",
+        dest="files",
+        action="append",
+        required=True,
+        metavar="FILE",
+        help=f"a YAML file of {kind} documents, a directory of them, or - for stdin; repeat "
+        "for more",
+    )
+
+
 def admin_command(fn: AdminRun) -> Callable[[argparse.Namespace], int]:
     """`fn` with a client for `--scheduler`, its expected failures printed and mapped."""
 

@@ -11,7 +11,12 @@ from __future__ import annotations
 
 import argparse
 
-from loadmaster.cli.admin_options import CommandFailed, add_admin_options, admin_command
+from loadmaster.cli.admin_options import (
+    CommandFailed,
+    add_admin_options,
+    add_resource_files,
+    admin_command,
+)
 from loadmaster.cli.apply import Sent, Words, apply_each
 from loadmaster.cli.arguments import seconds
 from loadmaster.cli.output import (
@@ -35,16 +40,7 @@ def add_experiment(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     commands = p.add_subparsers(dest="experiment_command", required=True, metavar="COMMAND")
 
     start = commands.add_parser("start", help="start or change experiments from YAML resources")
-    start.add_argument(
-        "-f",
-        "--filename",
-        dest="files",
-        action="append",
-        required=True,
-        metavar="FILE",
-        help="a YAML file of Experiment documents, a directory of them, or - for stdin; repeat "
-        "for more",
-    )
+    add_resource_files(start, "Experiment")
     add_admin_options(start)
     start.set_defaults(run=admin_command(_start))
 

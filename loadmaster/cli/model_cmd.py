@@ -10,7 +10,12 @@ from __future__ import annotations
 
 import argparse
 
-from loadmaster.cli.admin_options import CommandFailed, add_admin_options, admin_command
+from loadmaster.cli.admin_options import (
+    CommandFailed,
+    add_admin_options,
+    add_resource_files,
+    admin_command,
+)
 from loadmaster.cli.apply import Sent, Words, apply_each
 from loadmaster.cli.arguments import seconds
 from loadmaster.cli.output import (
@@ -34,15 +39,7 @@ def add_model(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     commands = p.add_subparsers(dest="model_command", required=True, metavar="COMMAND")
 
     load = commands.add_parser("load", help="create or update models from YAML resources")
-    load.add_argument(
-        "-f",
-        "--filename",
-        dest="files",
-        action="append",
-        required=True,
-        metavar="FILE",
-        help="a YAML file, a directory of them, or - for stdin; repeat for more",
-    )
+    add_resource_files(load, "Model")
     add_admin_options(load)
     load.set_defaults(run=admin_command(_load))
 

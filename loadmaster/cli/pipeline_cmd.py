@@ -19,6 +19,7 @@ from loadmaster.cli.admin_options import (
     AdminRun,
     CommandFailed,
     add_admin_options,
+    add_resource_files,
     admin_command,
 )
 from loadmaster.cli.apply import Sent, Words, apply_each
@@ -45,16 +46,7 @@ def add_pipeline(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     commands = p.add_subparsers(dest="pipeline_command", required=True, metavar="COMMAND")
 
     load = commands.add_parser("load", help="load or change pipelines from YAML resources")
-    load.add_argument(
-        "-f",
-        "--filename",
-        dest="files",
-        action="append",
-        required=True,
-        metavar="FILE",
-        help="a YAML file of Pipeline documents, a directory of them, or - for stdin; repeat "
-        "for more",
-    )
+    add_resource_files(load, "Pipeline")
     load.add_argument(
         "--wait",
         type=seconds,
