@@ -163,21 +163,55 @@ def _consumer_settings(config: KafkaConfig, client_id: str) -> dict[str, Any]:
     }
 
 
-# ---- producer -----------------------------------------------------------------------------
+class _Held:
+    """One aiokafka client, started once and stopped once; `_started()` or a BusError."""
 
-
-class AiokafkaProducer:
-    """Sends one record at a time and returns when the broker acknowledged it."""
+    _closer = "stop"  # the client's closing coroutine: AIOKafkaAdminClient calls it close
 
     def __init__(self, config: KafkaConfig, client_id: str) -> None:
         self._config = config
         self._client_id = client_id
         self._client: Any = None
 
+    @property
+    def _what(self) -> str:
+        raise NotImplementedError
+
+    def _make(self) -> Any:
+        raise NotImplementedError
+
+    def _forget(self) -> None:
+        """Drop what the client knew (positions, subscriptions) when it stops."""
+
     async def start(self) -> None:
         if self._client is not None:
             return
-        client = AIOKafkaProducer(
+        client = self._make()
+        await _start(self._config, self._what, client, closer=self._closer)
+        self._client = client
+
+    def _started(self) -> Any:
+        if self._client is None:
+            raise BusError(f"the {self._what} is not started")
+        return self._client
+
+    async def stop(self) -> None:
+        client, self._client = self._client, None
+        self._forget()
+        if client is not None:
+            await _stop(self._what, client, closer=self._closer)
+
+
+# ---- producer -----------------------------------------------------------------------------
+
+
+class AiokafkaProducer(_Held):
+    """Sends one record at a time and returns when the broker acknowledged it."""
+
+    _what = "producer"
+
+    def _make(self) -> Any:
+        return AIOKafkaProducer(
             bootstrap_servers=self._config.bootstrap,
             client_id=self._client_id,
             acks=self._config.acks_value,
@@ -186,21 +220,13 @@ class AiokafkaProducer:
             request_timeout_ms=self._config.request_timeout_ms,
             metadata_max_age_ms=self._config.metadata_max_age_ms,
         )
-        await _start(self._config, "producer", client)
-        self._client = client
 
     async def send(
         self, topic: str, value: bytes, *, key: bytes | None = None, headers: Headers = ()
     ) -> None:
-        if self._client is None:
-            raise BusError("the producer is not started")
+        client = self._started()
         with _as_bus_errors(self._config, f"sending to {topic}"):
-            await self._client.send_and_wait(topic, value, key=key, headers=list(headers))
-
-    async def stop(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            await _stop("producer", client)
+            await client.send_and_wait(topic, value, key=key, headers=list(headers))
 
 
 # ---- group consumer -----------------------------------------------------------------------
@@ -223,34 +249,27 @@ class _ForgetRevoked(ConsumerRebalanceListener):  # type: ignore[misc]
         log.debug("partitions assigned", group=self._group, partitions=owned)
 
 
-class AiokafkaGroupConsumer:
+class AiokafkaGroupConsumer(_Held):
     """One member of a consumer group; commits only when told to, and only what it owns."""
 
     def __init__(self, config: KafkaConfig, group: str, client_id: str) -> None:
-        self._config = config
+        super().__init__(config, client_id)
         self._group = group
-        self._client_id = client_id
-        self._client: Any = None
         self._topics: frozenset[str] = frozenset()
         self._fetched: dict[TopicPartition, int] = {}  # next offset, per owned partition
 
-    async def start(self) -> None:
-        if self._client is not None:
-            return
-        client = AIOKafkaConsumer(
+    @property
+    def _what(self) -> str:
+        return f"consumer of group {self._group}"
+
+    def _make(self) -> Any:
+        return AIOKafkaConsumer(
             group_id=self._group,
             auto_offset_reset="earliest",
             session_timeout_ms=self._config.session_timeout_ms,
             heartbeat_interval_ms=self._config.heartbeat_interval_ms,
             **_consumer_settings(self._config, self._client_id),
         )
-        await _start(self._config, f"consumer of group {self._group}", client)
-        self._client = client
-
-    def _started(self) -> Any:
-        if self._client is None:
-            raise BusError(f"the consumer of group {self._group} is not started")
-        return self._client
 
     async def subscribe(self, topics: Collection[str]) -> None:
         client = self._started()
@@ -327,47 +346,35 @@ class AiokafkaGroupConsumer:
                 out[_ours(tp)] = max(0, highwater - at)
         return out
 
-    async def stop(self) -> None:
-        client, self._client = self._client, None
+    def _forget(self) -> None:
         self._topics = frozenset()
         self._fetched.clear()
-        if client is not None:
-            await _stop(f"consumer of group {self._group}", client)
 
 
 # ---- tail consumer ------------------------------------------------------------------------
 
 
-class AiokafkaTailConsumer:
+class AiokafkaTailConsumer(_Held):
     """Reads every partition of its topics, no group; positions are fixed by explicit seeks.
 
     A topic that does not exist at `assign` is looked for again while fetching and read from
     its beginning once it appears (nothing written to it is missed)."""
 
+    _what = "tail consumer"
+
     def __init__(self, config: KafkaConfig, client_id: str) -> None:
-        self._config = config
-        self._client_id = client_id
-        self._client: Any = None
+        super().__init__(config, client_id)
         self._topics: frozenset[str] = frozenset()
         self._positions: dict[TopicPartition, int] = {}  # next offset to read
         self._missing: frozenset[str] = frozenset()  # assigned topics with no partitions yet
         self._next_check = 0.0
 
-    async def start(self) -> None:
-        if self._client is not None:
-            return
-        client = AIOKafkaConsumer(
+    def _make(self) -> Any:
+        return AIOKafkaConsumer(
             group_id=None,
             auto_offset_reset="latest",
             **_consumer_settings(self._config, self._client_id),
         )
-        await _start(self._config, "tail consumer", client)
-        self._client = client
-
-    def _started(self) -> Any:
-        if self._client is None:
-            raise BusError("the tail consumer is not started")
-        return self._client
 
     async def assign(self, topics: Collection[str], *, from_beginning: bool = False) -> None:
         wanted = frozenset(topics)
@@ -446,41 +453,27 @@ class AiokafkaTailConsumer:
         )
         return all(self._positions.get(_ours(tp), 0) >= at for tp, at in ends.items())
 
-    async def stop(self) -> None:
-        client, self._client = self._client, None
+    def _forget(self) -> None:
         self._topics, self._positions, self._missing = frozenset(), {}, frozenset()
-        if client is not None:
-            await _stop("tail consumer", client)
 
 
 # ---- admin --------------------------------------------------------------------------------
 
 
-class AiokafkaAdmin:
+class AiokafkaAdmin(_Held):
     """Creates and deletes topics idempotently: 'already exists' and 'unknown topic' answers
     are what the caller asked for, any other error code is a BusError with the broker's word."""
 
-    def __init__(self, config: KafkaConfig, client_id: str) -> None:
-        self._config = config
-        self._client_id = client_id
-        self._client: Any = None
+    _what = "admin client"
+    _closer = "close"
 
-    async def start(self) -> None:
-        if self._client is not None:
-            return
-        client = AIOKafkaAdminClient(
+    def _make(self) -> Any:
+        return AIOKafkaAdminClient(
             bootstrap_servers=self._config.bootstrap,
             client_id=self._client_id,
             request_timeout_ms=self._config.request_timeout_ms,
             metadata_max_age_ms=self._config.metadata_max_age_ms,
         )
-        await _start(self._config, "admin client", client, closer="close")
-        self._client = client
-
-    def _started(self) -> Any:
-        if self._client is None:
-            raise BusError("the admin client is not started")
-        return self._client
 
     async def create_topics(
         self, names: Collection[str], partitions: int, replication: int
@@ -507,11 +500,6 @@ class AiokafkaAdmin:
     async def list_topics(self) -> frozenset[str]:
         names = await _bounded(self._config, "listing topics", self._started().list_topics())
         return frozenset(names)
-
-    async def stop(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            await _stop("admin client", client, closer="close")
 
 
 def refusals(results: Iterable[Mapping[str, Any]], fine: int) -> str:
