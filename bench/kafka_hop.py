@@ -109,20 +109,10 @@ def measure_hop(
 
 
 def _start_tansu(logs: Path) -> tuple[ServerProcess, str]:
-    from bench.pipeline_cluster import accepts, broker_binary
+    from bench.pipeline_cluster import start_broker
 
     port = free_port()
-    url = f"tcp://127.0.0.1:{port}"
-    argv = [broker_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url,
-            "--storage-engine", "memory://tansu/"]  # fmt: skip
-    broker = ServerProcess("broker", argv, logs / "broker.log")
-    deadline = time.monotonic() + 30
-    while not accepts(port):
-        if not broker.alive() or time.monotonic() > deadline:
-            broker.stop()
-            raise BenchError(f"Tansu did not start:\n{broker.log_tail()}")
-        time.sleep(0.1)
-    return broker, f"127.0.0.1:{port}"
+    return start_broker(port, logs / "broker.log"), f"127.0.0.1:{port}"
 
 
 def _slope(points: list[tuple[int, float]]) -> float:

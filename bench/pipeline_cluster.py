@@ -41,6 +41,24 @@ def accepts(port: int) -> bool:
         return False
 
 
+def start_broker(port: int, log_path: Path) -> ServerProcess:
+    """Tansu with in-memory storage on 127.0.0.1:`port`, once it accepts connections."""
+    url = f"tcp://127.0.0.1:{port}"
+    broker = ServerProcess("broker", [
+        broker_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url,
+        "--storage-engine", "memory://tansu/",
+    ], log_path)  # fmt: skip
+    deadline = time.monotonic() + BROKER_START_TIMEOUT_S
+    while not accepts(port):
+        if not broker.alive():
+            raise BenchError(f"the broker exited at start:\n{broker.log_tail()}")
+        if time.monotonic() > deadline:
+            broker.stop()
+            raise BenchError(f"the broker did not listen within {BROKER_START_TIMEOUT_S:.0f}s")
+        time.sleep(0.1)
+    return broker
+
+
 def chain_document(name: str, steps: int, model: str) -> str:
     """A Pipeline of `steps` calls of `model`, each step fed the previous step's output."""
     lines = [
@@ -85,26 +103,10 @@ class PipelineBenchCluster(LocalCluster):
         return list(self.worker_ports)
 
     def start(self) -> None:
-        url = f"tcp://127.0.0.1:{self.broker_port}"
-        self._spawn("broker", [
-            broker_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url,
-            "--storage-engine", "memory://tansu/",
-        ])  # fmt: skip
-        self._wait_broker()
+        self.parts["broker"] = start_broker(self.broker_port, self.logs / "broker.log")
         super().start()
         for index in range(1, self.worker_count + 1):
             self._start_worker(f"worker-{index}")
-
-    def _wait_broker(self) -> None:
-        deadline = time.monotonic() + BROKER_START_TIMEOUT_S
-        broker = self.parts["broker"]
-        while time.monotonic() < deadline:
-            if not broker.alive():
-                raise BenchError(f"the broker exited at start:\n{broker.log_tail()}")
-            if accepts(self.broker_port):
-                return
-            time.sleep(0.1)
-        raise BenchError(f"the broker did not listen within {BROKER_START_TIMEOUT_S:.0f}s")
 
     def _start_worker(self, name: str) -> None:
         port = free_port()
